@@ -1,0 +1,93 @@
+//! The outermost middleware: request ids, the body size guard, access logs and HTTP metrics.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError, web};
+use tracing::Instrument;
+
+use super::ApiError;
+use crate::startup::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, in request extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Keeps a caller's request id when it is a sane token (so ids can be traced across a proxy),
+/// otherwise makes a new one.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.path(),
+    );
+    req.extensions_mut().insert(RequestId(id.clone()));
+
+    // Refuse declared oversized bodies before any handler reads them, whatever the route.
+    let limit = state
+        .as_ref()
+        .map_or(crate::config::DEFAULT_MAX_BODY_BYTES, |s| {
+            s.settings.http.max_body_bytes
+        });
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut res = if declared.is_some_and(|len| len > limit as u64) {
+        let res = ApiError::payload_too_large(limit).error_response();
+        req.into_response(res).map_into_right_body()
+    } else {
+        next.call(req)
+            .instrument(span.clone())
+            .await?
+            .map_into_left_body()
+    };
+
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    let elapsed = started.elapsed();
+    let status = res.status();
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    if let Some(state) = &state {
+        state
+            .metrics
+            .observe_request(res.request().method().as_str(), &route, status.as_u16(), elapsed);
+    }
+    let _entered = span.enter();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), route, latency_ms, "request failed");
+    } else {
+        tracing::info!(status = status.as_u16(), route, latency_ms, "request");
+    }
+    Ok(res)
+}

@@ -1,0 +1,21 @@
+//! The HTTP API: routes and their handlers (parse, call a service, shape the response).
+
+mod error;
+pub mod extract;
+pub mod middleware;
+mod ops;
+mod tenant;
+
+use actix_web::web;
+
+pub use error::ApiError;
+
+/// Registers every route. Shared by the server and anything that builds the same app.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Resources (not bare routes), so a known path with the wrong method is a 405, not a 404.
+    cfg.service(web::resource("/healthz").get(ops::healthz))
+        .service(web::resource("/readyz").get(ops::readyz))
+        .service(web::resource("/version").get(ops::version))
+        .service(web::resource("/metrics").get(ops::metrics))
+        .service(web::scope("/api").service(web::resource("/tenant").get(tenant::current)));
+}

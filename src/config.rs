@@ -1,0 +1,498 @@
+//! Typed, layered settings: defaults < config file (TOML) < `AGENTHQ_*` environment < flags.
+//!
+//! The environment and flag layers are read by clap (each flag names its variable), so they
+//! arrive here as one [`Overrides`] value in which a flag already beats its variable. Loading
+//! settings never writes anything; checking that the data dir is usable is the job of the
+//! commands that use it.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default listen address (loopback: exposing the server is an explicit choice).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default request body limit: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A value that must never be printed: `Debug` and `Display` redact it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite files in the data dir (the default).
+    Sqlite,
+    /// A PostgreSQL server (planned; the URL is kept redacted).
+    Postgres(Secret),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub backend: Backend,
+    pub listen: SocketAddr,
+    /// Requests to `<slug>.<base_domain>` resolve to tenant `<slug>`.
+    pub base_domain: Option<String>,
+    pub public_url: Option<String>,
+    pub metrics_token: Option<Secret>,
+    /// Log filter (`info`, `agenthq=debug,warn`, …); each command has its own default.
+    pub log: Option<String>,
+    pub log_format: LogFormat,
+    pub http: HttpSettings,
+    pub storage: StorageSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Largest accepted request body; larger ones get 413 `PAYLOAD_TOO_LARGE`.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// Tenant databases kept open at once (least recently used ones are closed beyond this).
+    pub max_open_tenants: usize,
+    /// Connections per open tenant database.
+    pub tenant_pool_size: u32,
+    /// How long a SQLite call waits for a lock before giving up with `Busy`.
+    pub busy_timeout_ms: u64,
+    /// How often the server checks the registry for changes made by other processes (the CLI).
+    pub registry_poll_ms: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            max_open_tenants: 1000,
+            tenant_pool_size: 4,
+            busy_timeout_ms: 5000,
+            registry_poll_ms: 250,
+        }
+    }
+}
+
+/// The config file, as written by a user. Every key is optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<Secret>,
+    pub listen: Option<String>,
+    pub base_domain: Option<String>,
+    pub public_url: Option<String>,
+    pub metrics_token: Option<Secret>,
+    pub log: Option<String>,
+    pub log_format: Option<LogFormat>,
+    #[serde(default)]
+    pub http: Option<HttpSettings>,
+    #[serde(default)]
+    pub storage: Option<StorageSettings>,
+}
+
+/// Values from the environment and the command line (clap merges the two, flags first).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<Secret>,
+    pub listen: Option<String>,
+    pub base_domain: Option<String>,
+    pub public_url: Option<String>,
+    pub metrics_token: Option<Secret>,
+    pub log: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub max_body_bytes: Option<usize>,
+    pub max_open_tenants: Option<usize>,
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("invalid {setting}: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// Builds the settings from all layers and validates them.
+    pub fn load(o: Overrides) -> Result<Self, ConfigError> {
+        let file = match &o.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let mut http = file.http.unwrap_or_default();
+        let mut storage = file.storage.unwrap_or_default();
+        if let Some(v) = o.max_body_bytes {
+            http.max_body_bytes = v;
+        }
+        if let Some(v) = o.workers {
+            http.workers = v;
+        }
+        if let Some(v) = o.max_open_tenants {
+            storage.max_open_tenants = v;
+        }
+
+        let data_dir = o
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./agenthq-data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(invalid("data dir", "must not be empty"));
+        }
+        let backend = parse_backend(o.database_url.or(file.database_url))?;
+        let listen = parse_listen(
+            o.listen
+                .or(file.listen)
+                .as_deref()
+                .unwrap_or(DEFAULT_LISTEN),
+        )?;
+        let base_domain = o
+            .base_domain
+            .or(file.base_domain)
+            .map(|d| parse_base_domain(&d))
+            .transpose()?;
+        let public_url = o
+            .public_url
+            .or(file.public_url)
+            .map(|u| parse_public_url(&u))
+            .transpose()?;
+        let metrics_token = o.metrics_token.or(file.metrics_token);
+        if metrics_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            return Err(invalid(
+                "metrics token",
+                "must be at least 16 characters long",
+            ));
+        }
+        let log = o.log.or(file.log);
+        if let Some(log) = &log {
+            tracing_subscriber::EnvFilter::try_new(log)
+                .map_err(|e| invalid("log filter", format!("'{log}': {e}")))?;
+        }
+        let log_format = o.log_format.or(file.log_format).unwrap_or_default();
+
+        if http.max_body_bytes == 0 {
+            return Err(invalid("max body bytes", "must be greater than 0"));
+        }
+        if storage.max_open_tenants == 0 {
+            return Err(invalid("max open tenants", "must be at least 1"));
+        }
+        if storage.tenant_pool_size == 0 {
+            return Err(invalid("storage.tenant_pool_size", "must be at least 1"));
+        }
+        if storage.registry_poll_ms == 0 || storage.registry_poll_ms > 1000 {
+            return Err(invalid(
+                "storage.registry_poll_ms",
+                "must be between 1 and 1000 (changes must be seen within a second)",
+            ));
+        }
+
+        Ok(Self {
+            data_dir,
+            backend,
+            listen,
+            base_domain,
+            public_url,
+            metrics_token,
+            log,
+            log_format,
+            http,
+            storage,
+        })
+    }
+
+    /// The log filter to use: the configured one, else the command's default.
+    pub fn log_filter<'a>(&'a self, default: &'a str) -> &'a str {
+        self.log.as_deref().unwrap_or(default)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        path: path.to_owned(),
+        // toml's message spans several lines (a source excerpt); the CLI prints one line.
+        message: e.message().to_owned()
+            + &e.span()
+                .map(|s| format!(" (at byte {})", s.start))
+                .unwrap_or_default(),
+    })
+}
+
+fn parse_backend(url: Option<Secret>) -> Result<Backend, ConfigError> {
+    let Some(url) = url else {
+        return Ok(Backend::Sqlite);
+    };
+    let text = url.expose();
+    if text.is_empty() || text.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        Ok(Backend::Postgres(url))
+    } else {
+        Err(invalid(
+            "database url",
+            "expected postgres://… (or leave it unset for embedded SQLite)",
+        ))
+    }
+}
+
+/// Parses `HOST:PORT` where HOST is an IP address or `localhost`.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Some(port) = s.strip_prefix("localhost:")
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    Err(invalid(
+        "listen address",
+        format!("'{s}': expected IP:PORT, e.g. 127.0.0.1:8080 or [::]:8080"),
+    ))
+}
+
+fn parse_base_domain(d: &str) -> Result<String, ConfigError> {
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if d.is_empty() || d.len() > 253 || !d.split('.').all(valid_label) {
+        return Err(invalid(
+            "base domain",
+            format!("'{d}' is not a host name such as agenthq.example.com"),
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_public_url(u: &str) -> Result<String, ConfigError> {
+    let u = u.trim().trim_end_matches('/');
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() => Ok(u.to_owned()),
+        _ => Err(invalid(
+            "public url",
+            format!("'{u}' must be an http:// or https:// URL"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn config_file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = Settings::load(Overrides::default()).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("./agenthq-data"));
+        assert_eq!(s.backend, Backend::Sqlite);
+        assert_eq!(s.http.max_body_bytes, 1024 * 1024);
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn the_file_beats_defaults_and_overrides_beat_the_file() {
+        let f = config_file(
+            "listen = \"0.0.0.0:9000\"\nbase_domain = \"Example.COM\"\n[http]\nmax_body_bytes = 10\n[storage]\nmax_open_tenants = 7\n",
+        );
+        let s = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(s.base_domain.as_deref(), Some("example.com"));
+        assert_eq!(s.http.max_body_bytes, 10);
+        assert_eq!(s.storage.max_open_tenants, 7);
+        assert_eq!(s.storage.tenant_pool_size, 4, "unset keys keep defaults");
+
+        let s = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            listen: Some("127.0.0.1:1".into()),
+            max_body_bytes: Some(20),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:1".parse().unwrap());
+        assert_eq!(s.http.max_body_bytes, 20);
+    }
+
+    #[test]
+    fn an_unknown_config_key_is_an_error_naming_it() {
+        let f = config_file("listen = \"127.0.0.1:1\"\nlisten_port = 3\n");
+        let err = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("listen_port"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+
+        let f = config_file("[storage]\nmax_tenants = 3\n");
+        let err = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("max_tenants"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_setting_named() {
+        let cases = [
+            (
+                Overrides {
+                    listen: Some("nonsense".into()),
+                    ..Default::default()
+                },
+                "listen address",
+            ),
+            (
+                Overrides {
+                    listen: Some("127.0.0.1:99999".into()),
+                    ..Default::default()
+                },
+                "listen address",
+            ),
+            (
+                Overrides {
+                    base_domain: Some("bad domain".into()),
+                    ..Default::default()
+                },
+                "base domain",
+            ),
+            (
+                Overrides {
+                    public_url: Some("ftp://x".into()),
+                    ..Default::default()
+                },
+                "public url",
+            ),
+            (
+                Overrides {
+                    max_body_bytes: Some(0),
+                    ..Default::default()
+                },
+                "max body bytes",
+            ),
+            (
+                Overrides {
+                    database_url: Some(Secret::new("mysql://x")),
+                    ..Default::default()
+                },
+                "database url",
+            ),
+            (
+                Overrides {
+                    log: Some("info,[[[".into()),
+                    ..Default::default()
+                },
+                "log filter",
+            ),
+        ];
+        for (o, needle) in cases {
+            let err = Settings::load(o).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn localhost_is_accepted_as_a_listen_host() {
+        assert_eq!(
+            parse_listen("localhost:8080").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = Settings::load(Overrides {
+            metrics_token: Some(Secret::new("super-secret-token-123")),
+            database_url: Some(Secret::new("postgres://u:pw@h/db")),
+            ..Default::default()
+        })
+        .unwrap();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("super-secret"), "{dbg}");
+        assert!(!dbg.contains("pw@"), "{dbg}");
+    }
+}

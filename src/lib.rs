@@ -1,0 +1,20 @@
+//! AgentHQ: a self-hosted, multi-tenant platform for running AI-agent organisations.
+//!
+//! The binary (`src/main.rs`) only parses the command line and dispatches to [`cli`]; everything
+//! else lives in this library so integration tests and benchmarks drive the same code.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod data_dir;
+pub mod domain;
+pub mod failpoint;
+pub mod ops;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod tenancy;
+
+/// The version of this build, as shown by `agenthq version` and `GET /version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

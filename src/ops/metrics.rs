@@ -1,0 +1,129 @@
+//! Prometheus metrics of the process: HTTP traffic, tenants and storage, process resources.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::domain::TenantStatus;
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    pub tenant_pools_open: IntGauge,
+    tenants: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("agenthq".into()), None)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by method, route and status"),
+            &["method", "route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by method and route",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+            &["method", "route"],
+        )?;
+        let tenant_pools_open = IntGauge::new(
+            "tenant_pools_open",
+            "Tenant databases open (connection pools in the LRU cache)",
+        )?;
+        let tenants = IntGaugeVec::new(Opts::new("tenants", "Tenants by status"), &["status"])?;
+        let build = IntGaugeVec::new(
+            Opts::new("build_info", "Build of this process"),
+            &["version"],
+        )?;
+        build.with_label_values(&[crate::VERSION]).set(1);
+
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(tenant_pools_open.clone()))?;
+        registry.register(Box::new(tenants.clone()))?;
+        registry.register(Box::new(build))?;
+        // Process metrics (CPU, RSS, open fds…) keep their conventional unprefixed names.
+        #[cfg(target_os = "linux")]
+        {
+            let process = Registry::new();
+            process.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))?;
+            registry.register(Box::new(ProcessMetrics(process)))?;
+        }
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            tenant_pools_open,
+            tenants,
+        })
+    }
+
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let status = status.to_string();
+        self.http_requests
+            .with_label_values(&[method, route, status.as_str()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[method, route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn set_tenant_counts(&self, counts: impl IntoIterator<Item = (TenantStatus, i64)>) {
+        for status in TenantStatus::ALL {
+            self.tenants.with_label_values(&[status.as_str()]).set(0);
+        }
+        for (status, n) in counts {
+            self.tenants.with_label_values(&[status.as_str()]).set(n);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+/// Exposes a separate registry's metrics without the `agenthq_` prefix.
+struct ProcessMetrics(Registry);
+
+impl prometheus::core::Collector for ProcessMetrics {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        Vec::new()
+    }
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.gather()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_route_template_and_status() {
+        let m = Metrics::new().unwrap();
+        m.observe_request("GET", "/api/agents/{id}", 200, Duration::from_millis(3));
+        m.observe_request("GET", "/api/agents/{id}", 200, Duration::from_millis(3));
+        let text = m.render().unwrap();
+        assert!(
+            text.contains(
+                "agenthq_http_requests_total{method=\"GET\",route=\"/api/agents/{id}\",status=\"200\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("agenthq_http_request_duration_seconds_bucket"));
+        assert!(text.contains("agenthq_build_info"));
+    }
+}

@@ -1,0 +1,249 @@
+//! The composition root of the server: storage, tenancy, HTTP and background tasks are
+//! assembled here, once. `Application::build` binds the listener (port 0 in tests) and
+//! `run_until_stopped` serves until the given shutdown future resolves, then shuts down
+//! gracefully: stop accepting, finish in-flight requests, stop background tasks, checkpoint
+//! and close every database.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::api::{self, extract, middleware};
+use crate::config::Settings;
+use crate::ops::metrics::Metrics;
+use crate::store::{Storage, StoreError, blocking};
+use crate::tenancy::{TenantDirectory, TenantLifecycle, TenantResolver};
+
+/// Shared state of the running server.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub storage: Storage,
+    pub directory: Arc<TenantDirectory>,
+    pub lifecycle: TenantLifecycle,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Updates gauges that are read from state rather than counted as they happen.
+    pub fn refresh_gauges(&self) {
+        self.metrics
+            .tenant_pools_open
+            .set(self.storage.tenants.open_count() as i64);
+        let mut counts = std::collections::HashMap::new();
+        for t in self.directory.all().values() {
+            *counts.entry(t.status).or_insert(0i64) += 1;
+        }
+        self.metrics.set_tenant_counts(counts);
+    }
+
+    /// Picks up registry changes at once (after a change made in this process).
+    pub fn sync_directory_now(&self) -> Result<(), StoreError> {
+        self.sync_directory().map(|_| ())
+    }
+
+    /// Applies registry changes made elsewhere: reloads the directory when the change counter
+    /// moved, and closes the databases of tenants that are no longer served.
+    fn sync_directory(&self) -> Result<bool, StoreError> {
+        let generation = self.storage.registry.generation()?;
+        if Some(generation) == self.directory.generation() {
+            return Ok(false);
+        }
+        for change in self.directory.reload(&*self.storage.registry)? {
+            tracing::info!(tenant_id = %change.id, status = ?change.status, "tenant no longer served");
+            self.storage.tenants.close(change.id);
+        }
+        Ok(true)
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens storage, recovers from any interrupted operation, and binds `settings.listen`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let storage = {
+            let s = settings.clone();
+            blocking(move || Storage::open(&s))
+                .await
+                .with_context(|| format!("cannot open storage in {}", settings.data_dir.display()))?
+        };
+        let lifecycle = TenantLifecycle::new(storage.clone());
+        let report = {
+            let lifecycle = lifecycle.clone();
+            tokio::task::spawn_blocking(move || lifecycle.recover())
+                .await
+                .context("recovery task failed")?
+                .context("recovery of interrupted tenant operations failed")?
+        };
+        if report != Default::default() {
+            tracing::warn!(?report, "recovered interrupted tenant operations");
+        }
+        let directory = Arc::new(TenantDirectory::new());
+        let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+        let state = web::Data::new(AppState {
+            settings: settings.clone(),
+            storage: storage.clone(),
+            directory: directory.clone(),
+            lifecycle,
+            metrics,
+        });
+        {
+            let state = state.clone();
+            blocking(move || state.sync_directory())
+                .await
+                .context("cannot load the tenant directory")?;
+        }
+        let resolver = web::Data::new(TenantResolver::new(
+            settings.base_domain.clone(),
+            directory,
+            storage.tenants.clone(),
+        ));
+
+        let port = listener.local_addr()?.port();
+        let limit = settings.http.max_body_bytes;
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(resolver.clone())
+                .app_data(extract::json_config(limit))
+                .app_data(extract::payload_config(limit))
+                .app_data(extract::query_config())
+                .app_data(extract::path_config())
+                .wrap(extract::json_error_responses())
+                .wrap(from_fn(middleware::observe))
+                .configure(api::configure)
+                .default_service(web::to(extract::not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_timeout_secs);
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves (or the server stops by itself), then shuts down.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let poll = Duration::from_millis(self.state.settings.storage.registry_poll_ms);
+        let watcher = tokio::spawn(watch_registry(self.state.clone(), poll, stop_rx));
+
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let served = tokio::select! {
+            res = &mut server => res,
+            () = shutdown => {
+                tracing::info!("shutting down: draining in-flight requests");
+                handle.stop(true).await;
+                server.await
+            }
+        };
+
+        let _ = stop_tx.send(true);
+        if let Err(e) = watcher.await {
+            tracing::error!(error = %e, "registry watcher failed");
+        }
+        let storage = self.state.storage.clone();
+        tokio::task::spawn_blocking(move || storage.close())
+            .await
+            .context("closing storage failed")?;
+        tracing::info!("stopped");
+        served
+            .context("server task failed")?
+            .context("server failed")
+    }
+}
+
+/// Polls the registry's change counter so status changes made by other processes (the CLI)
+/// take effect within `poll`.
+async fn watch_registry(
+    state: web::Data<AppState>,
+    poll: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut healthy = true;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let s = state.clone();
+        match blocking(move || s.sync_directory()).await {
+            Ok(_) if !healthy => {
+                tracing::info!("registry readable again");
+                healthy = true;
+            }
+            Ok(_) => {}
+            // Logged on the transition only: a broken disk must not flood the log 4 times a second.
+            Err(e) if healthy => {
+                tracing::error!(error = %e, "cannot read the registry; tenant changes are not picked up");
+                healthy = false;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

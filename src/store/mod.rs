@@ -1,0 +1,150 @@
+//! Storage: the platform registry and one database per tenant, behind traits so the SQLite
+//! backend (default) and the PostgreSQL backend (planned: registry in `public`, one schema per
+//! tenant) are interchangeable. Services see only these traits, never SQL or a connection type.
+//!
+//! Every method here is blocking. Async code calls them through [`blocking`], which runs them on
+//! tokio's blocking pool so no HTTP worker ever waits on a disk or a lock.
+
+mod error;
+pub mod migrations;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+pub use error::StoreError;
+
+use crate::config::{Backend, Settings};
+use crate::data_dir::DataDir;
+use crate::domain::{Tenant, TenantId, TenantStatus};
+
+/// The platform-wide registry of tenants.
+pub trait RegistryStore: Send + Sync + 'static {
+    /// Inserts a new tenant row; a taken slug is [`StoreError::Conflict`].
+    fn insert_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError>;
+    /// All tenants, in creation order.
+    fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Moves a tenant from `from` to `to` (compare-and-set). When the stored status is no longer
+    /// `from`, nothing changes and the result is [`StoreError::Conflict`].
+    fn update_tenant_status(
+        &self,
+        id: TenantId,
+        from: TenantStatus,
+        to: TenantStatus,
+    ) -> Result<Tenant, StoreError>;
+    fn delete_tenant(&self, id: TenantId) -> Result<(), StoreError>;
+    /// A counter that grows with every change to the tenant rows, by any process.
+    fn generation(&self) -> Result<i64, StoreError>;
+    /// Proves the registry accepts writes (used by `/readyz`).
+    fn probe_writable(&self) -> Result<(), StoreError>;
+    /// Flushes and closes: called once at shutdown.
+    fn close(&self);
+}
+
+/// A claim on a tenant id that is being provisioned. While a process holds it, no other process
+/// treats that provisioning as abandoned; a crash releases it.
+pub struct ProvisioningClaim {
+    pub id: TenantId,
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl ProvisioningClaim {
+    pub fn new(id: TenantId, guard: Box<dyn Send + Sync>) -> Self {
+        Self { id, _guard: guard }
+    }
+}
+
+/// What a migration run did to one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationOutcome {
+    AlreadyCurrent,
+    Applied { from: i64, to: i64 },
+}
+
+/// The set of tenant databases: their lifecycle and the open handles to them.
+pub trait TenantDatabases: Send + Sync + 'static {
+    /// Claims a tenant id for provisioning. `None` when another live process holds the claim.
+    fn claim(&self, id: TenantId) -> Result<Option<ProvisioningClaim>, StoreError>;
+    /// Creates the tenant's database atomically: it becomes visible complete and migrated, or
+    /// not at all.
+    fn create(&self, claim: &ProvisioningClaim, tenant: &Tenant) -> Result<(), StoreError>;
+    /// Removes every trace of a tenant's data (idempotent).
+    fn remove(&self, id: TenantId) -> Result<(), StoreError>;
+    /// Returns a handle to an open tenant database, opening it if needed.
+    fn open(&self, id: TenantId) -> Result<Arc<dyn TenantStore>, StoreError>;
+    /// The handle of an already open tenant database, without opening anything: cheap enough
+    /// for an async worker (no database I/O, at most a file metadata lookup).
+    fn open_if_cached(&self, id: TenantId) -> Result<Option<Arc<dyn TenantStore>>, StoreError>;
+    /// Closes a tenant's database if it is open (the next `open` reopens it).
+    fn close(&self, id: TenantId);
+    /// Brings one tenant database to the latest schema.
+    fn migrate(&self, id: TenantId) -> Result<MigrationOutcome, StoreError>;
+    /// Ids of leftovers from interrupted provisioning that no registry row accounts for.
+    fn sweep_abandoned(&self, known: &[TenantId]) -> Result<usize, StoreError>;
+    /// Number of tenant databases open right now.
+    fn open_count(&self) -> usize;
+    /// Checkpoints and closes every open tenant database: called once at shutdown.
+    fn close_all(&self);
+}
+
+/// A workspace as stored (the single settings row of a tenant).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Workspace {
+    pub name: String,
+    pub description: String,
+    pub timezone: String,
+    pub language: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One tenant's open database. Each domain area adds its repository methods here; a handle only
+/// ever reaches the rows of the tenant it was opened for.
+pub trait TenantStore: Send + Sync + 'static {
+    fn tenant_id(&self) -> TenantId;
+    fn workspace(&self) -> Result<Workspace, StoreError>;
+    fn rename_workspace(&self, name: &str) -> Result<Workspace, StoreError>;
+}
+
+/// The storage of one instance: the registry and the tenant databases of the chosen backend.
+#[derive(Clone)]
+pub struct Storage {
+    pub registry: Arc<dyn RegistryStore>,
+    pub tenants: Arc<dyn TenantDatabases>,
+}
+
+impl Storage {
+    /// Opens (creating and migrating when needed) the backend named by the settings.
+    pub fn open(settings: &Settings) -> Result<Self, StoreError> {
+        match &settings.backend {
+            Backend::Sqlite => {
+                let dir = DataDir::new(&settings.data_dir);
+                dir.ensure().map_err(|e| {
+                    StoreError::Unavailable(format!("data dir is not usable: {e}"))
+                })?;
+                sqlite::open(dir, &settings.storage)
+            }
+            Backend::Postgres(_) => Err(StoreError::Unavailable(
+                "the PostgreSQL backend is not available in this version; \
+                 unset AGENTHQ_DATABASE_URL to use embedded SQLite"
+                    .into(),
+            )),
+        }
+    }
+
+    pub fn close(&self) {
+        self.tenants.close_all();
+        self.registry.close();
+    }
+}
+
+/// Runs blocking storage work off the async workers.
+pub async fn blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Internal(format!("storage task failed: {e}")))?
+}

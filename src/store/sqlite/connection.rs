@@ -1,0 +1,110 @@
+//! SQLite connections: how every connection is configured, and the r2d2 manager that makes them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use scheduled_thread_pool::ScheduledThreadPool;
+
+use crate::store::StoreError;
+
+pub type SqlitePool = r2d2::Pool<SqliteManager>;
+
+/// Makes configured connections to one database file. It never creates the file: a missing
+/// tenant file must be an error, not a silently empty tenant.
+#[derive(Debug)]
+pub struct SqliteManager {
+    path: PathBuf,
+    busy_timeout: Duration,
+}
+
+impl SqliteManager {
+    pub fn new(path: impl Into<PathBuf>, busy_timeout: Duration) -> Self {
+        Self {
+            path: path.into(),
+            busy_timeout,
+        }
+    }
+
+    /// Builds a pool with no connections yet (they open on first use, so opening a pool costs
+    /// nothing and a broken file fails the first checkout, not the build). All pools share one
+    /// maintenance thread: r2d2 would otherwise start a thread per pool, and there is one pool
+    /// per open tenant.
+    pub fn into_pool(
+        self,
+        max_size: u32,
+        maintenance: Arc<ScheduledThreadPool>,
+    ) -> SqlitePool {
+        r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(0))
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .max_lifetime(None)
+            .connection_timeout(self.busy_timeout)
+            // Checking a connection on every checkout costs a round trip per query; broken
+            // connections surface as query errors instead, which map to StoreError anyway.
+            .test_on_check_out(false)
+            .thread_pool(maintenance)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(self)
+    }
+}
+
+impl r2d2::ManageConnection for SqliteManager {
+    type Connection = Connection;
+    type Error = rusqlite::Error;
+
+    fn connect(&self) -> Result<Connection, rusqlite::Error> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        configure(&conn, self.busy_timeout)?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<(), rusqlite::Error> {
+        conn.execute_batch("")
+    }
+
+    fn has_broken(&self, _conn: &mut Connection) -> bool {
+        false
+    }
+}
+
+/// Opens (creating) a database file for building it: used for new registries and new tenants.
+pub fn create_file(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    configure(&conn, busy_timeout)?;
+    Ok(conn)
+}
+
+/// Settings every connection gets. WAL lets readers proceed while one writer writes;
+/// `synchronous=NORMAL` is durable in WAL mode except for the last transactions before a power
+/// loss (never corruption); foreign keys are off by default in SQLite and we rely on them.
+fn configure(conn: &Connection, busy_timeout: Duration) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;",
+    )
+}
+
+/// Runs `f` in a write transaction that takes the write lock up front (`BEGIN IMMEDIATE`), so
+/// a transaction never fails half-way through on a lock upgrade; it commits when `f` succeeds
+/// and rolls back otherwise.
+pub fn write_tx<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
+}

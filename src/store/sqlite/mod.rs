@@ -1,0 +1,31 @@
+//! The embedded SQLite backend: `registry.db` plus one file per tenant.
+
+mod connection;
+mod registry;
+mod tenants;
+
+use std::sync::Arc;
+
+use scheduled_thread_pool::ScheduledThreadPool;
+
+pub use connection::{SqliteManager, SqlitePool, write_tx};
+pub use registry::SqliteRegistry;
+pub use tenants::SqliteTenantDatabases;
+
+use super::{Storage, StoreError};
+use crate::config::StorageSettings;
+use crate::data_dir::DataDir;
+
+/// Opens the registry (migrating it) and the tenant database set of a data dir.
+pub fn open(dir: DataDir, settings: &StorageSettings) -> Result<Storage, StoreError> {
+    // One maintenance thread for every pool (idle-connection reaping only).
+    let maintenance = Arc::new(
+        ScheduledThreadPool::builder()
+            .num_threads(1)
+            .thread_name_pattern("sqlite-pool-{}")
+            .build(),
+    );
+    let registry = Arc::new(SqliteRegistry::open(&dir, settings, maintenance.clone())?);
+    let tenants = Arc::new(SqliteTenantDatabases::new(dir, settings, maintenance));
+    Ok(Storage { registry, tenants })
+}

@@ -1,0 +1,197 @@
+//! The registry in `registry.db`: SQL for tenant rows and the change counter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+use scheduled_thread_pool::ScheduledThreadPool;
+
+use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
+use crate::config::StorageSettings;
+use crate::data_dir::DataDir;
+use crate::domain::{Plan, Tenant, TenantId, TenantSlug, TenantStatus};
+use crate::store::migrations::MigrationSet;
+use crate::store::{RegistryStore, StoreError};
+
+const TENANT_COLUMNS: &str = "id, slug, name, status, plan, created_at, updated_at";
+
+pub struct SqliteRegistry {
+    pool: SqlitePool,
+}
+
+impl SqliteRegistry {
+    /// Opens `registry.db`, creating and migrating it as needed.
+    pub fn open(
+        dir: &DataDir,
+        settings: &StorageSettings,
+        maintenance: Arc<ScheduledThreadPool>,
+    ) -> Result<Self, StoreError> {
+        let path = dir.registry_db();
+        let busy = Duration::from_millis(settings.busy_timeout_ms);
+        {
+            let mut conn = create_file(&path, busy)?;
+            MigrationSet::registry().apply(&mut conn)?;
+        }
+        let pool = SqliteManager::new(path, busy).into_pool(8, maintenance);
+        Ok(Self { pool })
+    }
+}
+
+pub(crate) fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp '{s}': {e}")))
+}
+
+/// Reads a tenant row. Values that do not parse mean the registry was edited by hand or
+/// damaged: that is `Corrupt`, never a panic.
+fn tenant_from_row(row: &Row<'_>) -> Result<Tenant, StoreError> {
+    let id: String = row.get(0)?;
+    let slug: String = row.get(1)?;
+    let status: String = row.get(3)?;
+    let plan: String = row.get(4)?;
+    let created: String = row.get(5)?;
+    let updated: String = row.get(6)?;
+    Ok(Tenant {
+        id: TenantId::parse(&id).map_err(|e| StoreError::Corrupt(format!("tenant id: {e}")))?,
+        slug: TenantSlug::parse(&slug)
+            .map_err(|e| StoreError::Corrupt(format!("tenant slug '{slug}': {e}")))?,
+        name: row.get(2)?,
+        status: status.parse::<TenantStatus>().map_err(StoreError::Corrupt)?,
+        plan: plan.parse::<Plan>().map_err(StoreError::Corrupt)?,
+        created_at: parse_time(&created)?,
+        updated_at: parse_time(&updated)?,
+    })
+}
+
+impl RegistryStore for SqliteRegistry {
+    fn insert_tenant(&self, t: &Tenant) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            let taken: bool = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = ?1)")?
+                .query_row([t.slug.as_str()], |r| r.get(0))?;
+            if taken {
+                return Err(StoreError::Conflict(format!(
+                    "a tenant with slug '{}' already exists",
+                    t.slug
+                )));
+            }
+            tx.prepare_cached(
+                "INSERT INTO tenants (id, slug, name, status, plan, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                t.id.to_string(),
+                t.slug.as_str(),
+                t.name,
+                t.status.as_str(),
+                t.plan.as_str(),
+                format_time(&t.created_at),
+                format_time(&t.updated_at),
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"))?;
+        let mut rows = stmt.query([slug])?;
+        match rows.next()? {
+            Some(row) => tenant_from_row(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at, id"
+        ))?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(tenant_from_row(row)?);
+        }
+        Ok(out)
+    }
+
+    fn update_tenant_status(
+        &self,
+        id: TenantId,
+        from: TenantStatus,
+        to: TenantStatus,
+    ) -> Result<Tenant, StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            let now = format_time(&Utc::now());
+            let deleted_at = (to == TenantStatus::Deleted).then(|| now.clone());
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE tenants SET status = ?1, updated_at = ?2, deleted_at = ?3 \
+                     WHERE id = ?4 AND status = ?5",
+                )?
+                .execute(params![
+                    to.as_str(),
+                    now,
+                    deleted_at,
+                    id.to_string(),
+                    from.as_str()
+                ])?;
+            let row = tx
+                .prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"))?
+                .query_row([id.to_string()], |row| Ok(tenant_from_row(row)))
+                .optional()?
+                .ok_or(StoreError::NotFound)??;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "tenant '{}' is {}, not {from}",
+                    row.slug, row.status
+                )));
+            }
+            Ok(row)
+        })
+    }
+
+    fn delete_tenant(&self, id: TenantId) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            tx.prepare_cached("DELETE FROM tenants WHERE id = ?1")?
+                .execute([id.to_string()])?;
+            Ok(())
+        })
+    }
+
+    fn generation(&self) -> Result<i64, StoreError> {
+        let conn = self.pool.get()?;
+        let g = conn
+            .prepare_cached("SELECT generation FROM registry_state WHERE id = 1")?
+            .query_row([], |r| r.get(0))?;
+        Ok(g)
+    }
+
+    fn probe_writable(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            tx.prepare_cached("UPDATE registry_state SET last_ready_probe = ?1 WHERE id = 1")?
+                .execute([format_time(&Utc::now())])?;
+            Ok(())
+        })
+    }
+
+    fn close(&self) {
+        // Fold the WAL back into the main file so the data dir is self-contained at rest.
+        if let Ok(conn) = self.pool.get()
+            && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        {
+            tracing::warn!(error = %e, "registry checkpoint failed at shutdown");
+        }
+    }
+}

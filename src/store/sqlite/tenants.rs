@@ -1,0 +1,426 @@
+//! Tenant databases as SQLite files: atomic creation, removal, migration, and the bounded LRU of
+//! open connection pools.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::Utc;
+use lru::LruCache;
+use rusqlite::{Connection, params};
+use scheduled_thread_pool::ScheduledThreadPool;
+
+use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
+use super::registry::format_time;
+use crate::config::StorageSettings;
+use crate::data_dir::DataDir;
+use crate::domain::{Tenant, TenantId};
+use crate::failpoint::failpoint;
+use crate::store::migrations::MigrationSet;
+use crate::store::{
+    MigrationOutcome, ProvisioningClaim, StoreError, TenantDatabases, TenantStore, Workspace,
+};
+
+/// Identity of a file on disk. A pool is only used while the file it was opened on is still the
+/// file at the tenant's path: a deleted file must fail requests (not keep serving a ghost inode
+/// whose writes would be lost), and a replaced file (restored backup) must be reopened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+fn file_identity(path: &Path) -> io::Result<FileIdentity> {
+    let meta = fs::metadata(path)?;
+    Ok(FileIdentity {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
+struct OpenTenant {
+    store: Arc<SqliteTenantStore>,
+    file: FileIdentity,
+}
+
+pub struct SqliteTenantDatabases {
+    dir: DataDir,
+    busy_timeout: Duration,
+    pool_size: u32,
+    migrations: MigrationSet,
+    maintenance: Arc<ScheduledThreadPool>,
+    open: Mutex<LruCache<TenantId, Arc<OpenTenant>>>,
+    /// Serialises cold opens so two requests for the same closed tenant open it once.
+    opening: Mutex<()>,
+}
+
+impl SqliteTenantDatabases {
+    pub fn new(
+        dir: DataDir,
+        settings: &StorageSettings,
+        maintenance: Arc<ScheduledThreadPool>,
+    ) -> Self {
+        let cap = NonZeroUsize::new(settings.max_open_tenants).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            dir,
+            busy_timeout: Duration::from_millis(settings.busy_timeout_ms),
+            pool_size: settings.tenant_pool_size,
+            migrations: MigrationSet::tenant(),
+            maintenance,
+            open: Mutex::new(LruCache::new(cap)),
+            opening: Mutex::new(()),
+        }
+    }
+
+    /// Uses another migration set than the shipped one (tests and benchmarks of migrations).
+    pub fn with_migrations(mut self, migrations: MigrationSet) -> Self {
+        self.migrations = migrations;
+        self
+    }
+
+    fn cache(&self) -> MutexGuard<'_, LruCache<TenantId, Arc<OpenTenant>>> {
+        // The critical sections below never panic midway, so a poisoned lock still guards a
+        // consistent cache; recover it rather than take the whole server down.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A cached pool, if it is still backed by the file at the tenant's path.
+    fn cached(&self, id: TenantId) -> Result<Option<Arc<SqliteTenantStore>>, StoreError> {
+        let Some(entry) = self.cache().get(&id).cloned() else {
+            return Ok(None);
+        };
+        // NOTE: one stat per request: a fraction of a microsecond for a cached dentry, and the
+        // only way to notice a file deleted or replaced underneath an open pool at once.
+        match file_identity(&self.dir.tenant_db(&id)) {
+            Ok(now) if now == entry.file => Ok(Some(entry.store.clone())),
+            Ok(_) => {
+                tracing::warn!(tenant_id = %id, "tenant database file was replaced; reopening");
+                self.close(id);
+                Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                tracing::error!(tenant_id = %id, "tenant database file disappeared while open");
+                self.close(id);
+                Err(missing(id))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn open_uncached(&self, id: TenantId) -> Result<Arc<OpenTenant>, StoreError> {
+        let path = self.dir.tenant_db(&id);
+        let file = file_identity(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => missing(id),
+            _ => e.into(),
+        })?;
+        let pool = SqliteManager::new(&path, self.busy_timeout)
+            .into_pool(self.pool_size, self.maintenance.clone());
+        {
+            let mut conn = pool.get().map_err(|e| describe_open_error(id, e.into()))?;
+            self.check_and_migrate(id, &mut conn)?;
+        }
+        Ok(Arc::new(OpenTenant {
+            store: Arc::new(SqliteTenantStore { id, pool }),
+            file,
+        }))
+    }
+
+    /// Verifies that the file is this tenant's database and brings its schema up to date.
+    fn check_and_migrate(
+        &self,
+        id: TenantId,
+        conn: &mut Connection,
+    ) -> Result<MigrationOutcome, StoreError> {
+        let owner: Option<String> = conn
+            .query_row(
+                "SELECT value FROM tenant_meta WHERE key = 'tenant_id'",
+                [],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match StoreError::from(e) {
+                StoreError::NotFound => Ok(None),
+                StoreError::Internal(msg) if msg.contains("no such table") => Ok(None),
+                other => Err(describe_open_error(id, other)),
+            })?;
+        if owner.as_deref() != Some(id.to_string().as_str()) {
+            return Err(StoreError::Corrupt(format!(
+                "the database file of tenant {id} does not belong to it"
+            )));
+        }
+        self.migrations
+            .apply(conn)
+            .map_err(|e| describe_open_error(id, e))
+    }
+
+    fn remove_db_files(db: &Path) -> Result<(), StoreError> {
+        let mut paths = vec![db.to_owned()];
+        paths.extend(DataDir::sqlite_side_files(db));
+        for p in paths {
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn ids_in(dir: &Path, ext: &str) -> Result<Vec<TenantId>, StoreError> {
+        let mut ids = Vec::new();
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ids),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some(ext) {
+                continue;
+            }
+            if let Some(id) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| TenantId::parse(s).ok())
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+}
+
+fn missing(id: TenantId) -> StoreError {
+    StoreError::Missing(format!("the database file of tenant {id} is missing"))
+}
+
+fn describe_open_error(id: TenantId, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Corrupt(detail) => StoreError::Corrupt(format!(
+            "the database file of tenant {id} is damaged ({detail})"
+        )),
+        other => other,
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Holds the lock file of a provisioning; dropping it (or the process dying) releases it.
+struct LockFile {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        // Remove before the lock is released (when `_file` drops), so a waiting process can
+        // never lock a path we are about to delete.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+impl TenantDatabases for SqliteTenantDatabases {
+    fn claim(&self, id: TenantId) -> Result<Option<ProvisioningClaim>, StoreError> {
+        let path = self.dir.provisioning_lock(&id);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(ProvisioningClaim::new(
+                id,
+                Box::new(LockFile { path, _file: file }),
+            ))),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+
+    fn create(&self, claim: &ProvisioningClaim, tenant: &Tenant) -> Result<(), StoreError> {
+        let id = claim.id;
+        let aside = self.dir.provisioning_db(&id);
+        let live = self.dir.tenant_db(&id);
+        if live.exists() {
+            return Err(StoreError::Conflict(format!(
+                "a database for tenant {id} already exists"
+            )));
+        }
+        Self::remove_db_files(&aside)?;
+        {
+            let mut conn = create_file(&aside, self.busy_timeout)?;
+            // The file is not live yet and a crash discards it, so build it without a journal
+            // or syncs; it is synced once, whole, before it is published.
+            conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
+            self.migrations.apply(&mut conn)?;
+            write_tx(&mut conn, |tx| {
+                let now = format_time(&Utc::now());
+                tx.execute(
+                    "INSERT INTO tenant_meta (key, value) VALUES ('tenant_id', ?1)",
+                    [id.to_string()],
+                )?;
+                tx.execute(
+                    "INSERT INTO workspace (id, name, created_at, updated_at) \
+                     VALUES (1, ?1, ?2, ?2)",
+                    params![tenant.name, now],
+                )?;
+                Ok(())
+            })?;
+            conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+        }
+        failpoint("provision.after_build");
+        File::open(&aside)?.sync_all()?;
+        fs::rename(&aside, &live)?;
+        sync_dir(&self.dir.tenants_dir())?;
+        failpoint("provision.after_publish");
+        Ok(())
+    }
+
+    fn remove(&self, id: TenantId) -> Result<(), StoreError> {
+        self.close(id);
+        Self::remove_db_files(&self.dir.tenant_db(&id))?;
+        Self::remove_db_files(&self.dir.provisioning_db(&id))?;
+        sync_dir(&self.dir.tenants_dir())?;
+        Ok(())
+    }
+
+    fn open(&self, id: TenantId) -> Result<Arc<dyn TenantStore>, StoreError> {
+        if let Some(store) = self.cached(id)? {
+            return Ok(store);
+        }
+        let _opening = self.opening.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = self.cached(id)? {
+            return Ok(store);
+        }
+        let entry = self.open_uncached(id)?;
+        let store = entry.store.clone();
+        if let Some((evicted, _)) = self.cache().push(id, entry)
+            && evicted != id
+        {
+            tracing::debug!(tenant_id = %evicted, "closed least recently used tenant database");
+        }
+        Ok(store)
+    }
+
+    fn open_if_cached(&self, id: TenantId) -> Result<Option<Arc<dyn TenantStore>>, StoreError> {
+        Ok(self.cached(id)?.map(|s| s as Arc<dyn TenantStore>))
+    }
+
+    fn close(&self, id: TenantId) {
+        // The pool closes when the last request holding it finishes.
+        self.cache().pop(&id);
+    }
+
+    fn migrate(&self, id: TenantId) -> Result<MigrationOutcome, StoreError> {
+        let path = self.dir.tenant_db(&id);
+        if !path.exists() {
+            return Err(missing(id));
+        }
+        // A direct connection: migrating every tenant must not churn the pool cache.
+        let mut conn = r2d2::ManageConnection::connect(&SqliteManager::new(
+            &path,
+            self.busy_timeout,
+        ))?;
+        self.check_and_migrate(id, &mut conn)
+    }
+
+    fn sweep_abandoned(&self, known: &[TenantId]) -> Result<usize, StoreError> {
+        let dir = self.dir.provisioning_dir();
+        let mut ids = Self::ids_in(&dir, "db")?;
+        for id in Self::ids_in(&dir, "lock")? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mut swept = 0;
+        for id in ids.into_iter().filter(|id| !known.contains(id)) {
+            if let Some(claim) = self.claim(id)? {
+                Self::remove_db_files(&self.dir.provisioning_db(&id))?;
+                drop(claim);
+                swept += 1;
+            }
+        }
+        for id in Self::ids_in(&self.dir.tenants_dir(), "db")? {
+            if !known.contains(&id) {
+                tracing::warn!(
+                    tenant_id = %id,
+                    "tenant database file has no registry entry; left in place"
+                );
+            }
+        }
+        Ok(swept)
+    }
+
+    fn open_count(&self) -> usize {
+        self.cache().len()
+    }
+
+    fn close_all(&self) {
+        let entries: Vec<_> = {
+            let mut cache = self.cache();
+            let entries = cache.iter().map(|(_, e)| e.clone()).collect();
+            cache.clear();
+            entries
+        };
+        for entry in entries {
+            if let Ok(conn) = entry.store.pool.get()
+                && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            {
+                tracing::warn!(tenant_id = %entry.store.id, error = %e, "checkpoint failed");
+            }
+        }
+    }
+}
+
+/// One open tenant database.
+pub struct SqliteTenantStore {
+    id: TenantId,
+    pool: SqlitePool,
+}
+
+fn read_workspace(conn: &Connection) -> Result<Workspace, StoreError> {
+    let ws = conn
+        .prepare_cached(
+            "SELECT name, description, timezone, language, created_at, updated_at \
+             FROM workspace WHERE id = 1",
+        )?
+        .query_row([], |r| {
+            Ok(Workspace {
+                name: r.get(0)?,
+                description: r.get(1)?,
+                timezone: r.get(2)?,
+                language: r.get(3)?,
+                created_at: r.get(4)?,
+                updated_at: r.get(5)?,
+            })
+        })?;
+    Ok(ws)
+}
+
+impl TenantStore for SqliteTenantStore {
+    fn tenant_id(&self) -> TenantId {
+        self.id
+    }
+
+    fn workspace(&self) -> Result<Workspace, StoreError> {
+        let conn = self.pool.get()?;
+        read_workspace(&conn)
+    }
+
+    fn rename_workspace(&self, name: &str) -> Result<Workspace, StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            tx.prepare_cached("UPDATE workspace SET name = ?1, updated_at = ?2 WHERE id = 1")?
+                .execute(params![name, format_time(&Utc::now())])?;
+            read_workspace(tx)
+        })
+    }
+}

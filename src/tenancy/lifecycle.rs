@@ -1,0 +1,231 @@
+//! The tenant lifecycle and its crash-safety rules.
+//!
+//! Provisioning order, and why it is crash safe:
+//! 1. claim the new id (a lock a crash releases),
+//! 2. insert the registry row as `provisioning` (the slug is now taken),
+//! 3. build and migrate the database aside, then publish it atomically (rename),
+//! 4. mark the row `active`, 5. release the claim.
+//!
+//! A tenant is only ever served when its row is `active`, which happens after its database is
+//! complete. A crash anywhere leaves a `provisioning` row whose claim is free: recovery (run by
+//! every command that opens the storage) removes its files and its row, so no half tenant
+//! survives. Purging is the same in reverse: the row goes `purging`, the files go, the row goes;
+//! recovery finishes an interrupted purge.
+
+use std::collections::HashSet;
+
+use crate::domain::{Plan, Tenant, TenantId, TenantSlug, TenantStatus, tenant::parse_tenant_name};
+use crate::failpoint::failpoint;
+use crate::store::{Storage, StoreError};
+
+use super::TenancyError;
+
+/// A request to create a tenant.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub slug: TenantSlug,
+    /// Display name; the slug when not given.
+    pub name: Option<String>,
+    pub plan: Plan,
+}
+
+/// What start-up recovery cleaned up.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Interrupted provisionings rolled back.
+    pub rolled_back: Vec<TenantSlug>,
+    /// Interrupted purges finished.
+    pub purged: Vec<TenantSlug>,
+    /// Leftover files of provisionings removed.
+    pub swept_files: usize,
+}
+
+#[derive(Clone)]
+pub struct TenantLifecycle {
+    storage: Storage,
+}
+
+impl TenantLifecycle {
+    pub fn new(storage: Storage) -> Self {
+        Self { storage }
+    }
+
+    pub fn create(&self, new: NewTenant) -> Result<Tenant, TenancyError> {
+        let name = match &new.name {
+            Some(n) => parse_tenant_name(n).map_err(|message| TenancyError::Validation {
+                field: "name",
+                message,
+            })?,
+            None => new.slug.to_string(),
+        };
+        let now = crate::domain::now();
+        let mut tenant = Tenant {
+            id: TenantId::new(),
+            slug: new.slug,
+            name,
+            status: TenantStatus::Provisioning,
+            plan: new.plan,
+            created_at: now,
+            updated_at: now,
+        };
+        let claim = self.storage.tenants.claim(tenant.id)?.ok_or_else(|| {
+            TenancyError::Store(StoreError::Internal("fresh tenant id already claimed".into()))
+        })?;
+        self.storage
+            .registry
+            .insert_tenant(&tenant)
+            .map_err(TenancyError::from_store)?;
+        failpoint("provision.after_registry_insert");
+
+        if let Err(e) = self.storage.tenants.create(&claim, &tenant) {
+            // Roll back in-process; if this fails too, start-up recovery will.
+            if let Err(cleanup) = self.rollback(tenant.id) {
+                tracing::error!(tenant = %tenant.slug, error = %cleanup, "rollback failed");
+            }
+            return Err(e.into());
+        }
+        tenant = self.storage.registry.update_tenant_status(
+            tenant.id,
+            TenantStatus::Provisioning,
+            TenantStatus::Active,
+        )?;
+        drop(claim);
+        tracing::info!(tenant = %tenant.slug, tenant_id = %tenant.id, "tenant provisioned");
+        Ok(tenant)
+    }
+
+    fn rollback(&self, id: TenantId) -> Result<(), StoreError> {
+        self.storage.tenants.remove(id)?;
+        self.storage.registry.delete_tenant(id)
+    }
+
+    pub fn list(&self) -> Result<Vec<Tenant>, TenancyError> {
+        Ok(self.storage.registry.list_tenants()?)
+    }
+
+    /// A tenant by slug; tenants mid-provisioning or mid-purge do not exist yet / any more.
+    pub fn get(&self, slug: &str) -> Result<Tenant, TenancyError> {
+        match self.storage.registry.tenant_by_slug(slug)? {
+            Some(t) if !matches!(t.status, TenantStatus::Provisioning | TenantStatus::Purging) => {
+                Ok(t)
+            }
+            _ => Err(TenancyError::NotFound(slug.to_owned())),
+        }
+    }
+
+    pub fn suspend(&self, slug: &str) -> Result<Tenant, TenancyError> {
+        let t = self.get(slug)?;
+        match t.status {
+            TenantStatus::Active => self.transition(&t, TenantStatus::Suspended),
+            TenantStatus::Suspended => Err(conflict(format!("tenant '{slug}' is already suspended"))),
+            _ => Err(conflict(format!(
+                "tenant '{slug}' is {}; only an active tenant can be suspended",
+                t.status
+            ))),
+        }
+    }
+
+    /// Brings a suspended or (soft-)deleted tenant back to `active`.
+    pub fn resume(&self, slug: &str) -> Result<Tenant, TenancyError> {
+        let t = self.get(slug)?;
+        match t.status {
+            TenantStatus::Suspended | TenantStatus::Deleted => {
+                self.transition(&t, TenantStatus::Active)
+            }
+            _ => Err(conflict(format!("tenant '{slug}' is already active"))),
+        }
+    }
+
+    /// Soft delete: the tenant stops being served, its data is kept and `resume` restores it.
+    pub fn delete(&self, slug: &str) -> Result<Tenant, TenancyError> {
+        let t = self.get(slug)?;
+        match t.status {
+            TenantStatus::Active | TenantStatus::Suspended => {
+                self.transition(&t, TenantStatus::Deleted)
+            }
+            _ => Err(conflict(format!("tenant '{slug}' is already deleted"))),
+        }
+    }
+
+    /// Removes a deleted tenant's data and row for good.
+    pub fn purge(&self, slug: &str) -> Result<(), TenancyError> {
+        let t = self.get(slug)?;
+        if t.status != TenantStatus::Deleted {
+            return Err(conflict(format!(
+                "tenant '{slug}' is {}; delete it first (agenthq tenant delete {slug}), \
+                 then purge it",
+                t.status
+            )));
+        }
+        self.transition(&t, TenantStatus::Purging)?;
+        failpoint("purge.after_mark");
+        self.finish_purge(t.id)?;
+        tracing::info!(tenant = %slug, tenant_id = %t.id, "tenant purged");
+        Ok(())
+    }
+
+    fn finish_purge(&self, id: TenantId) -> Result<(), StoreError> {
+        self.storage.tenants.remove(id)?;
+        failpoint("purge.after_remove_files");
+        self.storage.registry.delete_tenant(id)
+    }
+
+    fn transition(&self, t: &Tenant, to: TenantStatus) -> Result<Tenant, TenancyError> {
+        let updated = self
+            .storage
+            .registry
+            .update_tenant_status(t.id, t.status, to)
+            .map_err(TenancyError::from_store)?;
+        if to != TenantStatus::Active {
+            // Not served any more: release its connections now (the server also notices).
+            self.storage.tenants.close(t.id);
+        }
+        tracing::info!(tenant = %t.slug, from = %t.status, to = %to, "tenant status changed");
+        Ok(updated)
+    }
+
+    /// Rolls back interrupted provisionings, finishes interrupted purges and removes leftover
+    /// files. Provisionings still in progress in another live process are left alone.
+    pub fn recover(&self) -> Result<RecoveryReport, TenancyError> {
+        let mut report = RecoveryReport::default();
+        let tenants = self.storage.registry.list_tenants()?;
+        for t in &tenants {
+            match t.status {
+                TenantStatus::Provisioning => {
+                    let Some(claim) = self.storage.tenants.claim(t.id)? else {
+                        continue; // another process is provisioning it right now
+                    };
+                    // Re-read under the claim: the owner may have finished just before.
+                    let current = self.storage.registry.tenant_by_slug(t.slug.as_str())?;
+                    if current.is_some_and(|c| c.id == t.id && c.status == TenantStatus::Provisioning)
+                    {
+                        self.rollback(t.id)?;
+                        tracing::warn!(tenant = %t.slug, "rolled back an interrupted provisioning");
+                        report.rolled_back.push(t.slug.clone());
+                    }
+                    drop(claim);
+                }
+                TenantStatus::Purging => {
+                    self.finish_purge(t.id)?;
+                    tracing::warn!(tenant = %t.slug, "finished an interrupted purge");
+                    report.purged.push(t.slug.clone());
+                }
+                _ => {}
+            }
+        }
+        let known: HashSet<TenantId> = self
+            .storage
+            .registry
+            .list_tenants()?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        let known: Vec<TenantId> = known.into_iter().collect();
+        report.swept_files = self.storage.tenants.sweep_abandoned(&known)?;
+        Ok(report)
+    }
+}
+
+fn conflict(msg: String) -> TenancyError {
+    TenancyError::Conflict(msg)
+}

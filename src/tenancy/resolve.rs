@@ -1,0 +1,343 @@
+//! Which tenant a request is for, and the extractor that hands handlers the tenant and its store.
+//!
+//! Sources, in order: the subdomain of the base domain (`acme.agenthq.example.com`), the
+//! `X-Tenant` header, then the tenant bound to the credential (API token) — set by the
+//! authentication layer as a [`CredentialTenant`] request extension. Every source present must
+//! name the same tenant; a request that names two is refused, never silently resolved to one.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{HOST, HeaderMap};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use super::TenantDirectory;
+use crate::api::ApiError;
+use crate::domain::{Tenant, TenantStatus};
+use crate::store::{StoreError, TenantDatabases, TenantStore, blocking};
+
+pub const TENANT_HEADER: &str = "x-tenant";
+
+/// The tenant an authenticated credential is bound to (inserted by the auth layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialTenant(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("this request needs a tenant: use the tenant's subdomain or the X-Tenant header")]
+    Required,
+    #[error("the request names two tenants: '{first}' ({first_source}) and '{second}' ({second_source})")]
+    Mismatch {
+        first: String,
+        first_source: &'static str,
+        second: String,
+        second_source: &'static str,
+    },
+    #[error("no tenant '{0}'")]
+    NotFound(String),
+    #[error("tenant '{0}' is suspended")]
+    Suspended(String),
+    #[error("tenant '{0}' has been deleted")]
+    Deleted(String),
+}
+
+/// Resolves requests to tenants.
+pub struct TenantResolver {
+    base_domain: Option<String>,
+    directory: Arc<TenantDirectory>,
+    databases: Arc<dyn TenantDatabases>,
+}
+
+impl TenantResolver {
+    pub fn new(
+        base_domain: Option<String>,
+        directory: Arc<TenantDirectory>,
+        databases: Arc<dyn TenantDatabases>,
+    ) -> Self {
+        Self {
+            base_domain,
+            directory,
+            databases,
+        }
+    }
+
+    /// The subdomain label of `host` under the base domain, if any.
+    fn subdomain<'h>(&self, host: &'h str) -> Option<&'h str> {
+        let base = self.base_domain.as_deref()?;
+        let host = strip_port(host);
+        let label = host
+            .len()
+            .checked_sub(base.len() + 1)
+            .filter(|&cut| {
+                host[cut + 1..].eq_ignore_ascii_case(base) && host.as_bytes()[cut] == b'.'
+            })
+            .map(|cut| &host[..cut])?;
+        Some(label)
+    }
+
+    /// The slug a request names, from its host, its headers and its credential.
+    pub fn requested_slug(
+        &self,
+        host: Option<&str>,
+        headers: &HeaderMap,
+        credential: Option<&CredentialTenant>,
+    ) -> Result<String, ResolveError> {
+        let mut named: Option<(String, &'static str)> = None;
+        let mut consider = |slug: String, source: &'static str| -> Result<(), ResolveError> {
+            match &named {
+                Some((first, first_source)) if *first != slug => Err(ResolveError::Mismatch {
+                    first: first.clone(),
+                    first_source,
+                    second: slug,
+                    second_source: source,
+                }),
+                Some(_) => Ok(()),
+                None => {
+                    named = Some((slug, source));
+                    Ok(())
+                }
+            }
+        };
+        if let Some(label) = host.and_then(|h| self.subdomain(h)) {
+            consider(label.to_ascii_lowercase(), "subdomain")?;
+        }
+        if let Some(value) = headers.get(TENANT_HEADER) {
+            let value = value
+                .to_str()
+                .map_err(|_| ResolveError::NotFound("<non-ASCII X-Tenant header>".into()))?
+                .trim();
+            if !value.is_empty() {
+                consider(value.to_ascii_lowercase(), "X-Tenant header")?;
+            }
+        }
+        if let Some(CredentialTenant(slug)) = credential {
+            consider(slug.clone(), "credential")?;
+        }
+        named.map(|(slug, _)| slug).ok_or(ResolveError::Required)
+    }
+
+    /// The tenant of a slug, if it may be served.
+    pub fn tenant(&self, slug: &str) -> Result<Arc<Tenant>, ResolveError> {
+        let tenant = self
+            .directory
+            .get(slug)
+            .ok_or_else(|| ResolveError::NotFound(truncate(slug)))?;
+        match tenant.status {
+            TenantStatus::Active => Ok(tenant),
+            TenantStatus::Suspended => Err(ResolveError::Suspended(slug.to_owned())),
+            TenantStatus::Deleted => Err(ResolveError::Deleted(slug.to_owned())),
+            TenantStatus::Provisioning | TenantStatus::Purging => {
+                Err(ResolveError::NotFound(slug.to_owned()))
+            }
+        }
+    }
+
+    /// Resolves a request to its tenant and an open handle to the tenant's store.
+    pub async fn resolve(&self, req: &HttpRequest) -> Result<TenantContext, ApiError> {
+        let host = req
+            .uri()
+            .host()
+            .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()));
+        let credential = req.extensions().get::<CredentialTenant>().cloned();
+        let slug = self.requested_slug(host, req.headers(), credential.as_ref())?;
+        let tenant = self.tenant(&slug)?;
+        let id = tenant.id;
+        let store = match self.databases.open_if_cached(id) {
+            Ok(Some(store)) => store,
+            Ok(None) => {
+                let databases = self.databases.clone();
+                blocking(move || databases.open(id)).await
+            }
+            .map_err(|e| unavailable(&tenant, e))?,
+            Err(e) => return Err(unavailable(&tenant, e)),
+        };
+        Ok(TenantContext { tenant, store })
+    }
+}
+
+fn unavailable(tenant: &Tenant, e: StoreError) -> ApiError {
+    tracing::error!(tenant = %tenant.slug, error = %e, "tenant store unavailable");
+    ApiError::tenant_unavailable(tenant.slug.as_str(), &e)
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host; // IPv6 literal: never a subdomain of the base domain
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// What a tenant-scoped handler works with: the resolved tenant and its store. Obtaining it is
+/// the only way a handler reaches tenant data, so a handler can only reach the data of the
+/// tenant the request resolved to.
+#[derive(Clone)]
+pub struct TenantContext {
+    pub tenant: Arc<Tenant>,
+    pub store: Arc<dyn TenantStore>,
+}
+
+impl FromRequest for TenantContext {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let resolver = req
+                .app_data::<web::Data<TenantResolver>>()
+                .ok_or_else(|| ApiError::internal("tenant resolver is not configured"))?;
+            resolver.resolve(&req).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    struct NoDatabases;
+    impl TenantDatabases for NoDatabases {
+        fn claim(
+            &self,
+            _: crate::domain::TenantId,
+        ) -> Result<Option<crate::store::ProvisioningClaim>, StoreError> {
+            unreachable!()
+        }
+        fn create(
+            &self,
+            _: &crate::store::ProvisioningClaim,
+            _: &Tenant,
+        ) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        fn remove(&self, _: crate::domain::TenantId) -> Result<(), StoreError> {
+            unreachable!()
+        }
+        fn open(&self, _: crate::domain::TenantId) -> Result<Arc<dyn TenantStore>, StoreError> {
+            unreachable!()
+        }
+        fn open_if_cached(
+            &self,
+            _: crate::domain::TenantId,
+        ) -> Result<Option<Arc<dyn TenantStore>>, StoreError> {
+            unreachable!()
+        }
+        fn close(&self, _: crate::domain::TenantId) {}
+        fn migrate(
+            &self,
+            _: crate::domain::TenantId,
+        ) -> Result<crate::store::MigrationOutcome, StoreError> {
+            unreachable!()
+        }
+        fn sweep_abandoned(&self, _: &[crate::domain::TenantId]) -> Result<usize, StoreError> {
+            unreachable!()
+        }
+        fn open_count(&self) -> usize {
+            0
+        }
+        fn close_all(&self) {}
+    }
+
+    fn resolver(base: Option<&str>) -> TenantResolver {
+        TenantResolver::new(
+            base.map(str::to_owned),
+            Arc::new(TenantDirectory::new()),
+            Arc::new(NoDatabases),
+        )
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                HeaderName::from_static(k),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn the_subdomain_of_the_base_domain_names_the_tenant() {
+        let r = resolver(Some("agenthq.test"));
+        let slug = r
+            .requested_slug(Some("acme.agenthq.test:8080"), &HeaderMap::new(), None)
+            .unwrap();
+        assert_eq!(slug, "acme");
+        let slug = r
+            .requested_slug(Some("ACME.AgentHQ.test"), &HeaderMap::new(), None)
+            .unwrap();
+        assert_eq!(slug, "acme");
+    }
+
+    #[test]
+    fn hosts_outside_the_base_domain_name_no_tenant() {
+        let r = resolver(Some("agenthq.test"));
+        for host in ["agenthq.test", "acme.other.test", "xagenthq.test", "[::1]:8080"] {
+            assert_eq!(
+                r.requested_slug(Some(host), &HeaderMap::new(), None),
+                Err(ResolveError::Required),
+                "{host}"
+            );
+        }
+        let r = resolver(None);
+        assert_eq!(
+            r.requested_slug(Some("acme.agenthq.test"), &HeaderMap::new(), None),
+            Err(ResolveError::Required)
+        );
+    }
+
+    #[test]
+    fn the_header_names_the_tenant_when_there_is_no_subdomain() {
+        let r = resolver(Some("agenthq.test"));
+        let slug = r
+            .requested_slug(Some("localhost"), &headers(&[("x-tenant", " Acme ")]), None)
+            .unwrap();
+        assert_eq!(slug, "acme");
+    }
+
+    #[test]
+    fn agreeing_sources_resolve_and_conflicting_ones_are_a_mismatch() {
+        let r = resolver(Some("agenthq.test"));
+        let same = r.requested_slug(
+            Some("acme.agenthq.test"),
+            &headers(&[("x-tenant", "acme")]),
+            Some(&CredentialTenant("acme".into())),
+        );
+        assert_eq!(same.as_deref(), Ok("acme"));
+
+        let err = r
+            .requested_slug(
+                Some("acme.agenthq.test"),
+                &headers(&[("x-tenant", "globex")]),
+                None,
+            )
+            .unwrap_err();
+        assert!(matches!(err, ResolveError::Mismatch { .. }), "{err:?}");
+
+        let err = r
+            .requested_slug(
+                None,
+                &headers(&[("x-tenant", "acme")]),
+                Some(&CredentialTenant("globex".into())),
+            )
+            .unwrap_err();
+        assert!(matches!(err, ResolveError::Mismatch { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_credential_alone_names_its_tenant() {
+        let r = resolver(None);
+        let slug = r
+            .requested_slug(None, &HeaderMap::new(), Some(&CredentialTenant("acme".into())))
+            .unwrap();
+        assert_eq!(slug, "acme");
+    }
+}
