@@ -216,7 +216,10 @@ impl Settings {
             .map(|u| parse_public_url(&u))
             .transpose()?;
         let metrics_token = o.metrics_token.or(file.metrics_token);
-        if metrics_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+        if metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
             return Err(invalid(
                 "metrics token",
                 "must be at least 16 characters long",
@@ -318,8 +321,7 @@ fn parse_base_domain(d: &str) -> Result<String, ConfigError> {
     let valid_label = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };

@@ -39,7 +39,9 @@ impl DataDir {
         ] {
             fs::create_dir_all(&dir).map_err(|e| annotate(e, &dir))?;
         }
-        let probe = self.root.join(format!(".write-probe-{}", std::process::id()));
+        let probe = self
+            .root
+            .join(format!(".write-probe-{}", std::process::id()));
         fs::write(&probe, b"probe").map_err(|e| annotate(e, &self.root))?;
         fs::remove_file(&probe).map_err(|e| annotate(e, &probe))?;
         Ok(())

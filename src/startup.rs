@@ -84,9 +84,9 @@ impl Application {
         let settings = Arc::new(settings);
         let storage = {
             let s = settings.clone();
-            blocking(move || Storage::open(&s))
-                .await
-                .with_context(|| format!("cannot open storage in {}", settings.data_dir.display()))?
+            blocking(move || Storage::open(&s)).await.with_context(|| {
+                format!("cannot open storage in {}", settings.data_dir.display())
+            })?
         };
         let lifecycle = TenantLifecycle::new(storage.clone());
         let report = {
@@ -224,26 +224,27 @@ async fn watch_registry(
     }
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+/// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this
+/// is called, not when the future is first polled, so call it before the listener is bound:
+/// a signal that arrives once the port accepts connections must stop the server gracefully,
+/// not kill it. Must be called inside a tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = tokio::signal::ctrl_c().await;
+            (term, int) => {
+                let e = term.err().or(int.err());
+                tracing::warn!(error = ?e, "cannot listen for signals; stop the server with SIGKILL");
+                std::future::pending::<()>().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

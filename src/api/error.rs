@@ -22,7 +22,13 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -53,8 +59,12 @@ impl ApiError {
 
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", format!("invalid {field}: {message}"))
-            .with_details(json!({ "fields": { field: message } }))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+            format!("invalid {field}: {message}"),
+        )
+        .with_details(json!({ "fields": { field: message } }))
     }
 
     pub fn malformed_json(reason: impl Into<String>) -> Self {
@@ -118,21 +128,34 @@ impl ApiError {
         let (message, retry) = match cause {
             StoreError::Busy => (format!("tenant '{slug}' is busy; retry shortly"), Some(1)),
             StoreError::Missing(_) => (
-                format!("the data of tenant '{slug}' is missing; an operator must restore it from a backup"),
+                format!(
+                    "the data of tenant '{slug}' is missing; an operator must restore it from a backup"
+                ),
                 None,
             ),
             StoreError::Corrupt(_) => (
-                format!("the data of tenant '{slug}' is damaged; an operator must restore it from a backup"),
+                format!(
+                    "the data of tenant '{slug}' is damaged; an operator must restore it from a backup"
+                ),
                 None,
             ),
             StoreError::TooNew { .. } => (
-                format!("the data of tenant '{slug}' was written by a newer AgentHQ; upgrade this server"),
+                format!(
+                    "the data of tenant '{slug}' was written by a newer AgentHQ; upgrade this server"
+                ),
                 None,
             ),
-            _ => (format!("the data of tenant '{slug}' is unavailable"), Some(5)),
+            _ => (
+                format!("the data of tenant '{slug}' is unavailable"),
+                Some(5),
+            ),
         };
-        let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, "TENANT_UNAVAILABLE", message)
-            .with_details(json!({ "tenant": slug }));
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TENANT_UNAVAILABLE",
+            message,
+        )
+        .with_details(json!({ "tenant": slug }));
         err.retry_after_secs = retry;
         err
     }
@@ -146,16 +169,12 @@ impl ApiError {
                 "METHOD_NOT_ALLOWED",
                 "this route does not accept that method",
             ),
-            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                status,
-                "PAYLOAD_TOO_LARGE",
-                "the request body is too large",
-            ),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
-                status,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "unsupported content type",
-            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(status, "PAYLOAD_TOO_LARGE", "the request body is too large")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Self::new(status, "UNSUPPORTED_MEDIA_TYPE", "unsupported content type")
+            }
             s if s.is_server_error() => Self::new(
                 s,
                 "INTERNAL",
@@ -241,9 +260,7 @@ impl From<ResolveError> for ApiError {
             ResolveError::Suspended(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, "TENANT_SUSPENDED", message)
             }
-            ResolveError::Deleted(_) => {
-                ApiError::new(StatusCode::GONE, "TENANT_DELETED", message)
-            }
+            ResolveError::Deleted(_) => ApiError::new(StatusCode::GONE, "TENANT_DELETED", message),
         }
     }
 }
@@ -252,9 +269,11 @@ impl From<TenancyError> for ApiError {
     fn from(e: TenancyError) -> Self {
         match e {
             TenancyError::Validation { field, message } => ApiError::validation(field, message),
-            TenancyError::NotFound(slug) => {
-                ApiError::new(StatusCode::NOT_FOUND, "TENANT_NOT_FOUND", format!("no tenant '{slug}'"))
-            }
+            TenancyError::NotFound(slug) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "TENANT_NOT_FOUND",
+                format!("no tenant '{slug}'"),
+            ),
             TenancyError::Conflict(msg) => ApiError::conflict(msg),
             TenancyError::Store(e) => e.into(),
         }

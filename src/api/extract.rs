@@ -81,7 +81,6 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,14 +78,22 @@ pub async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_owned());
     if let Some(state) = &state {
-        state
-            .metrics
-            .observe_request(res.request().method().as_str(), &route, status.as_u16(), elapsed);
+        state.metrics.observe_request(
+            res.request().method().as_str(),
+            &route,
+            status.as_u16(),
+            elapsed,
+        );
     }
     let _entered = span.enter();
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     if status.is_server_error() {
-        tracing::error!(status = status.as_u16(), route, latency_ms, "request failed");
+        tracing::error!(
+            status = status.as_u16(),
+            route,
+            latency_ms,
+            "request failed"
+        );
     } else {
         tracing::info!(status = status.as_u16(), route, latency_ms, "request");
     }

@@ -18,10 +18,15 @@ pub fn run(settings: Settings, args: MigrateArgs) -> anyhow::Result<()> {
     crate::ops::raise_open_file_limit();
     // Opening the storage migrates the registry.
     let storage = super::open_storage(&settings)?;
-    let tenants = tenants_with_data(storage.registry.list_tenants().context("cannot list tenants")?);
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
-    });
+    let tenants = tenants_with_data(
+        storage
+            .registry
+            .list_tenants()
+            .context("cannot list tenants")?,
+    );
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
 
     // indicatif draws only when stderr is a terminal, so logs and CI output stay clean.
     let bar = ProgressBar::new(tenants.len() as u64).with_style(

@@ -32,7 +32,13 @@ struct GlobalArgs {
     #[arg(long, global = true, env = "AGENTHQ_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// postgres://… for the PostgreSQL backend; unset for embedded SQLite.
-    #[arg(long, global = true, env = "AGENTHQ_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTHQ_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// TOML config file (below env and flags in precedence).
     #[arg(long, global = true, env = "AGENTHQ_CONFIG", value_name = "FILE")]

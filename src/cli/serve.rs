@@ -22,6 +22,7 @@ pub fn run(settings: Settings, mode: Mode) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let shutdown = shutdown_signal();
         let listen = settings.listen;
         let app = Application::build(settings).await?;
         if mode == Mode::Demo {
@@ -39,7 +40,7 @@ pub fn run(settings: Settings, mode: Mode) -> anyhow::Result<()> {
                 display_addr(listen, app.port())
             );
         }
-        app.run_until_stopped(shutdown_signal()).await
+        app.run_until_stopped(shutdown).await
     })
 }
 

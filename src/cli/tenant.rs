@@ -55,7 +55,10 @@ fn execute(lifecycle: &TenantLifecycle, command: TenantCommand) -> anyhow::Resul
             let slug = TenantSlug::parse(&slug)
                 .map_err(|e| anyhow::anyhow!("invalid tenant slug '{slug}': {e}"))?;
             let t = lifecycle.create(NewTenant { slug, name, plan })?;
-            println!("created tenant {} ({}, plan {}, id {})", t.slug, t.name, t.plan, t.id);
+            println!(
+                "created tenant {} ({}, plan {}, id {})",
+                t.slug, t.name, t.plan, t.id
+            );
         }
         TenantCommand::List { json } => {
             let tenants = lifecycle.list()?;
@@ -94,8 +97,16 @@ fn print_table(tenants: &[Tenant]) {
         println!("no tenants");
         return;
     }
-    let slug_w = tenants.iter().map(|t| t.slug.as_str().len()).max().unwrap_or(4).max(4);
-    println!("{:<slug_w$}  {:<12}  {:<10}  {:<20}  NAME", "SLUG", "STATUS", "PLAN", "CREATED");
+    let slug_w = tenants
+        .iter()
+        .map(|t| t.slug.as_str().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<slug_w$}  {:<12}  {:<10}  {:<20}  NAME",
+        "SLUG", "STATUS", "PLAN", "CREATED"
+    );
     for t in tenants {
         println!(
             "{:<slug_w$}  {:<12}  {:<10}  {:<20}  {}",

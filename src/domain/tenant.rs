@@ -9,9 +9,33 @@ use serde::{Deserialize, Serialize};
 /// Names that can never be tenant slugs: they are, or may become, hosts and paths of the
 /// platform itself (`www.example.com`, `api.example.com`, …).
 pub const RESERVED_SLUGS: &[&str] = &[
-    "admin", "api", "app", "apps", "assets", "auth", "billing", "blog", "cdn", "dashboard", "dev",
-    "docs", "help", "internal", "login", "mail", "metrics", "ns1", "ns2", "root", "smtp", "static",
-    "status", "support", "system", "test", "www",
+    "admin",
+    "api",
+    "app",
+    "apps",
+    "assets",
+    "auth",
+    "billing",
+    "blog",
+    "cdn",
+    "dashboard",
+    "dev",
+    "docs",
+    "help",
+    "internal",
+    "login",
+    "mail",
+    "metrics",
+    "ns1",
+    "ns2",
+    "root",
+    "smtp",
+    "static",
+    "status",
+    "support",
+    "system",
+    "test",
+    "www",
 ];
 
 /// Why a string is not a tenant slug.

@@ -19,7 +19,9 @@ pub enum StoreError {
     #[error("database is damaged or unreadable: {0}")]
     Corrupt(String),
     /// A database was written by a newer AgentHQ than this one.
-    #[error("database schema version {found} is newer than this build supports ({supported}); upgrade agenthq")]
+    #[error(
+        "database schema version {found} is newer than this build supports ({supported}); upgrade agenthq"
+    )]
     TooNew { found: i64, supported: i64 },
     /// The storage cannot be used at all (disk full, read-only, cannot open).
     #[error("storage unavailable: {0}")]

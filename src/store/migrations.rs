@@ -137,8 +137,9 @@ mod tests {
     #[test]
     fn a_database_newer_than_the_build_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
-        let newer = MigrationSet::tenant()
-            .extended(MigrationSet::from_sql(&[("V999__future", "CREATE TABLE f (x INTEGER);")]).unwrap());
+        let newer = MigrationSet::tenant().extended(
+            MigrationSet::from_sql(&[("V999__future", "CREATE TABLE f (x INTEGER);")]).unwrap(),
+        );
         newer.apply(&mut conn).unwrap();
         match MigrationSet::tenant().apply(&mut conn) {
             Err(StoreError::TooNew { found: 999, .. }) => {}
@@ -158,7 +159,10 @@ mod tests {
             )])
             .unwrap(),
         );
-        assert!(matches!(broken.apply(&mut conn), Err(StoreError::Migration(_))));
+        assert!(matches!(
+            broken.apply(&mut conn),
+            Err(StoreError::Migration(_))
+        ));
         assert_eq!(MigrationSet::current_version(&conn).unwrap(), before);
         let has_x: i64 = conn
             .query_row(

@@ -119,9 +119,8 @@ impl Storage {
         match &settings.backend {
             Backend::Sqlite => {
                 let dir = DataDir::new(&settings.data_dir);
-                dir.ensure().map_err(|e| {
-                    StoreError::Unavailable(format!("data dir is not usable: {e}"))
-                })?;
+                dir.ensure()
+                    .map_err(|e| StoreError::Unavailable(format!("data dir is not usable: {e}")))?;
                 sqlite::open(dir, &settings.storage)
             }
             Backend::Postgres(_) => Err(StoreError::Unavailable(

@@ -69,7 +69,9 @@ impl TenantLifecycle {
             updated_at: now,
         };
         let claim = self.storage.tenants.claim(tenant.id)?.ok_or_else(|| {
-            TenancyError::Store(StoreError::Internal("fresh tenant id already claimed".into()))
+            TenancyError::Store(StoreError::Internal(
+                "fresh tenant id already claimed".into(),
+            ))
         })?;
         self.storage
             .registry
@@ -117,7 +119,9 @@ impl TenantLifecycle {
         let t = self.get(slug)?;
         match t.status {
             TenantStatus::Active => self.transition(&t, TenantStatus::Suspended),
-            TenantStatus::Suspended => Err(conflict(format!("tenant '{slug}' is already suspended"))),
+            TenantStatus::Suspended => {
+                Err(conflict(format!("tenant '{slug}' is already suspended")))
+            }
             _ => Err(conflict(format!(
                 "tenant '{slug}' is {}; only an active tenant can be suspended",
                 t.status
@@ -197,7 +201,8 @@ impl TenantLifecycle {
                     };
                     // Re-read under the claim: the owner may have finished just before.
                     let current = self.storage.registry.tenant_by_slug(t.slug.as_str())?;
-                    if current.is_some_and(|c| c.id == t.id && c.status == TenantStatus::Provisioning)
+                    if current
+                        .is_some_and(|c| c.id == t.id && c.status == TenantStatus::Provisioning)
                     {
                         self.rollback(t.id)?;
                         tracing::warn!(tenant = %t.slug, "rolled back an interrupted provisioning");

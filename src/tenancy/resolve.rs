@@ -28,7 +28,9 @@ pub struct CredentialTenant(pub String);
 pub enum ResolveError {
     #[error("this request needs a tenant: use the tenant's subdomain or the X-Tenant header")]
     Required,
-    #[error("the request names two tenants: '{first}' ({first_source}) and '{second}' ({second_source})")]
+    #[error(
+        "the request names two tenants: '{first}' ({first_source}) and '{second}' ({second_source})"
+    )]
     Mismatch {
         first: String,
         first_source: &'static str,
@@ -280,7 +282,12 @@ mod tests {
     #[test]
     fn hosts_outside_the_base_domain_name_no_tenant() {
         let r = resolver(Some("agenthq.test"));
-        for host in ["agenthq.test", "acme.other.test", "xagenthq.test", "[::1]:8080"] {
+        for host in [
+            "agenthq.test",
+            "acme.other.test",
+            "xagenthq.test",
+            "[::1]:8080",
+        ] {
             assert_eq!(
                 r.requested_slug(Some(host), &HeaderMap::new(), None),
                 Err(ResolveError::Required),
@@ -336,7 +343,11 @@ mod tests {
     fn a_credential_alone_names_its_tenant() {
         let r = resolver(None);
         let slug = r
-            .requested_slug(None, &HeaderMap::new(), Some(&CredentialTenant("acme".into())))
+            .requested_slug(
+                None,
+                &HeaderMap::new(),
+                Some(&CredentialTenant("acme".into())),
+            )
             .unwrap();
         assert_eq!(slug, "acme");
     }

@@ -31,11 +31,7 @@ impl SqliteManager {
     /// nothing and a broken file fails the first checkout, not the build). All pools share one
     /// maintenance thread: r2d2 would otherwise start a thread per pool, and there is one pool
     /// per open tenant.
-    pub fn into_pool(
-        self,
-        max_size: u32,
-        maintenance: Arc<ScheduledThreadPool>,
-    ) -> SqlitePool {
+    pub fn into_pool(self, max_size: u32, maintenance: Arc<ScheduledThreadPool>) -> SqlitePool {
         r2d2::Pool::builder()
             .max_size(max_size)
             .min_idle(Some(0))

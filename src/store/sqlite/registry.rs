@@ -62,7 +62,9 @@ fn tenant_from_row(row: &Row<'_>) -> Result<Tenant, StoreError> {
         slug: TenantSlug::parse(&slug)
             .map_err(|e| StoreError::Corrupt(format!("tenant slug '{slug}': {e}")))?,
         name: row.get(2)?,
-        status: status.parse::<TenantStatus>().map_err(StoreError::Corrupt)?,
+        status: status
+            .parse::<TenantStatus>()
+            .map_err(StoreError::Corrupt)?,
         plan: plan.parse::<Plan>().map_err(StoreError::Corrupt)?,
         created_at: parse_time(&created)?,
         updated_at: parse_time(&updated)?,
@@ -101,8 +103,9 @@ impl RegistryStore for SqliteRegistry {
 
     fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
         let conn = self.pool.get()?;
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"
+        ))?;
         let mut rows = stmt.query([slug])?;
         match rows.next()? {
             Some(row) => tenant_from_row(row).map(Some),
@@ -146,7 +149,9 @@ impl RegistryStore for SqliteRegistry {
                     from.as_str()
                 ])?;
             let row = tx
-                .prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"
+                ))?
                 .query_row([id.to_string()], |row| Ok(tenant_from_row(row)))
                 .optional()?
                 .ok_or(StoreError::NotFound)??;

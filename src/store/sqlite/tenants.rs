@@ -117,12 +117,15 @@ impl SqliteTenantDatabases {
             io::ErrorKind::NotFound => missing(id),
             _ => e.into(),
         })?;
-        let pool = SqliteManager::new(&path, self.busy_timeout)
-            .into_pool(self.pool_size, self.maintenance.clone());
+        let manager = SqliteManager::new(&path, self.busy_timeout);
+        // Check with a direct connection: a pool would retry a failing connect until its
+        // timeout, turning "this file is damaged" into a slow, vague "timed out".
         {
-            let mut conn = pool.get().map_err(|e| describe_open_error(id, e.into()))?;
+            let mut conn = r2d2::ManageConnection::connect(&manager)
+                .map_err(|e| describe_open_error(id, e.into()))?;
             self.check_and_migrate(id, &mut conn)?;
         }
+        let pool = manager.into_pool(self.pool_size, self.maintenance.clone());
         Ok(Arc::new(OpenTenant {
             store: Arc::new(SqliteTenantStore { id, pool }),
             file,
@@ -325,10 +328,8 @@ impl TenantDatabases for SqliteTenantDatabases {
             return Err(missing(id));
         }
         // A direct connection: migrating every tenant must not churn the pool cache.
-        let mut conn = r2d2::ManageConnection::connect(&SqliteManager::new(
-            &path,
-            self.busy_timeout,
-        ))?;
+        let mut conn =
+            r2d2::ManageConnection::connect(&SqliteManager::new(&path, self.busy_timeout))?;
         self.check_and_migrate(id, &mut conn)
     }
 

@@ -1,0 +1,252 @@
+//! The real binary: exit codes, one-line errors, and the tenant commands.
+
+use std::io::Write;
+
+use crate::helpers::{agenthq, agenthq_with_env, assert_fails_with, stderr, stdout};
+
+#[test]
+fn invalid_reserved_and_duplicate_slugs_are_rejected_with_one_clear_line() {
+    let data = tempfile::tempdir().unwrap();
+    assert_fails_with(
+        &agenthq(data.path(), &["tenant", "create", "Acme"]),
+        "invalid tenant slug",
+    );
+    assert_fails_with(
+        &agenthq(data.path(), &["tenant", "create", "1acme"]),
+        "start with a lowercase letter",
+    );
+    assert_fails_with(&agenthq(data.path(), &["tenant", "create", "a"]), "2 to 63");
+    assert_fails_with(
+        &agenthq(data.path(), &["tenant", "create", "www"]),
+        "reserved",
+    );
+    assert_fails_with(
+        &agenthq(data.path(), &["tenant", "create", "api"]),
+        "reserved",
+    );
+
+    assert!(
+        agenthq(data.path(), &["tenant", "create", "acme"])
+            .status
+            .success()
+    );
+    assert_fails_with(
+        &agenthq(data.path(), &["tenant", "create", "acme"]),
+        "already exists",
+    );
+}
+
+#[test]
+fn the_tenant_lifecycle_works_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = agenthq(data.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(
+        run(&[
+            "tenant", "create", "acme", "--name", "Acme Inc", "--plan", "team"
+        ])
+        .contains("created tenant acme")
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&run(&["tenant", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["slug"], "acme");
+    assert_eq!(list[0]["name"], "Acme Inc");
+    assert_eq!(list[0]["plan"], "team");
+    assert_eq!(list[0]["status"], "active");
+
+    run(&["tenant", "suspend", "acme"]);
+    assert!(run(&["tenant", "list"]).contains("suspended"));
+    assert_fails_with(
+        &agenthq(data.path(), &["tenant", "suspend", "acme"]),
+        "already suspended",
+    );
+    run(&["tenant", "resume", "acme"]);
+    assert_fails_with(
+        &agenthq(data.path(), &["tenant", "purge", "acme"]),
+        "delete it first",
+    );
+    run(&["tenant", "delete", "acme"]);
+    run(&["tenant", "resume", "acme"]); // a soft delete is undone by resume
+    run(&["tenant", "delete", "acme"]);
+    run(&["tenant", "purge", "acme"]);
+    assert!(run(&["tenant", "list"]).contains("no tenants"));
+    assert_fails_with(
+        &agenthq(data.path(), &["tenant", "suspend", "acme"]),
+        "no tenant with slug 'acme'",
+    );
+}
+
+#[test]
+fn an_unknown_plan_is_rejected() {
+    let data = tempfile::tempdir().unwrap();
+    let out = agenthq(data.path(), &["tenant", "create", "acme", "--plan", "gold"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("gold"), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_refuses_an_unwritable_data_dir_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let out = agenthq(&file.join("data"), &["serve", "--listen", "127.0.0.1:0"]);
+    assert_fails_with(&out, "data dir is not usable");
+}
+
+#[test]
+fn serve_refuses_a_bad_listen_address_with_one_line() {
+    let data = tempfile::tempdir().unwrap();
+    let out = agenthq(data.path(), &["serve", "--listen", "not-an-address"]);
+    assert_fails_with(&out, "invalid listen address");
+}
+
+#[test]
+fn serve_refuses_an_unknown_config_key_with_one_line() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = tempfile::NamedTempFile::new().unwrap();
+    writeln!(config, "listen = \"127.0.0.1:0\"\nlisten_addr = \"x\"").unwrap();
+    let out = agenthq(
+        data.path(),
+        &["serve", "--config", config.path().to_str().unwrap()],
+    );
+    assert_fails_with(&out, "listen_addr");
+}
+
+#[test]
+fn flags_beat_environment_which_beats_the_config_file() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = tempfile::NamedTempFile::new().unwrap();
+    writeln!(config, "listen = \"file-value\"").unwrap();
+    let path = config.path().to_str().unwrap().to_owned();
+    // The file's bad value is reported when nothing overrides it…
+    assert_fails_with(
+        &agenthq(data.path(), &["serve", "--config", &path]),
+        "file-value",
+    );
+    // …the environment overrides the file…
+    let out = agenthq_with_env(
+        data.path(),
+        &["serve", "--config", &path],
+        &[("AGENTHQ_LISTEN", "env-value")],
+    );
+    assert_fails_with(&out, "env-value");
+    // …and a flag overrides the environment.
+    let out = agenthq_with_env(
+        data.path(),
+        &["serve", "--config", &path, "--listen", "flag-value"],
+        &[("AGENTHQ_LISTEN", "env-value")],
+    );
+    assert_fails_with(&out, "flag-value");
+}
+
+#[test]
+fn the_postgres_backend_is_reported_as_unavailable_not_ignored() {
+    let data = tempfile::tempdir().unwrap();
+    let out = agenthq_with_env(
+        data.path(),
+        &["tenant", "list"],
+        &[(
+            "AGENTHQ_DATABASE_URL",
+            "postgres://user:hunter2@localhost/agenthq",
+        )],
+    );
+    assert_fails_with(&out, "PostgreSQL");
+    assert!(!stderr(&out).contains("hunter2"), "secrets never printed");
+}
+
+#[test]
+fn version_prints_the_version() {
+    let data = tempfile::tempdir().unwrap();
+    let out = agenthq(data.path(), &["version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("agenthq {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn migrate_brings_every_tenant_up_to_date_and_reports_it() {
+    let data = tempfile::tempdir().unwrap();
+    for slug in ["acme", "globex", "initech"] {
+        assert!(
+            agenthq(data.path(), &["tenant", "create", slug])
+                .status
+                .success()
+        );
+    }
+    assert!(
+        agenthq(data.path(), &["tenant", "delete", "initech"])
+            .status
+            .success()
+    );
+    let out = agenthq(data.path(), &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("3 tenants"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 failed"), "{}", stdout(&out));
+}
+
+#[test]
+fn migrate_reports_a_damaged_tenant_and_exits_non_zero() {
+    let data = tempfile::tempdir().unwrap();
+    for slug in ["acme", "globex"] {
+        assert!(
+            agenthq(data.path(), &["tenant", "create", slug])
+                .status
+                .success()
+        );
+    }
+    let list: serde_json::Value = serde_json::from_str(&stdout(&agenthq(
+        data.path(),
+        &["tenant", "list", "--json"],
+    )))
+    .unwrap();
+    let id = list[0]["id"].as_str().unwrap();
+    std::fs::write(
+        data.path().join("tenants").join(format!("{id}.db")),
+        b"garbage",
+    )
+    .unwrap();
+    let out = agenthq(data.path(), &["migrate"]);
+    assert!(!out.status.success());
+    assert!(stdout(&out).contains("1 failed"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("acme"), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agenthq"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("AGENTHQ_DATA_DIR", data.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it answers (poll, no fixed sleep).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "exit status {status}: {err}");
+    assert!(err.contains("stopped"), "{err}");
+}

@@ -1,0 +1,206 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use agenthq::config::{Overrides, Settings};
+use agenthq::domain::{Plan, Tenant, TenantSlug};
+use agenthq::startup::{AppState, Application};
+use agenthq::tenancy::NewTenant;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: web::Data<AppState>,
+    pub data_dir: Arc<TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Settings for a test server: loopback, port 0, one worker, the given data dir.
+pub fn test_settings(data_dir: &Path) -> Overrides {
+    Overrides {
+        data_dir: Some(data_dir.to_owned()),
+        listen: Some("127.0.0.1:0".into()),
+        workers: Some(1),
+        ..Overrides::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the real server; `tweak` adjusts the settings first.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Overrides)) -> TestApp {
+    let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    spawn_app_in(data_dir, tweak).await
+}
+
+pub async fn spawn_app_in(data_dir: Arc<TempDir>, tweak: impl FnOnce(&mut Overrides)) -> TestApp {
+    let mut overrides = test_settings(data_dir.path());
+    tweak(&mut overrides);
+    let settings = Settings::load(overrides).expect("valid test settings");
+    let app = Application::build(settings).await.expect("server builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("http client"),
+        state,
+        data_dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn data_path(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Creates a tenant through the lifecycle service and makes the server see it at once.
+    pub fn create_tenant(&self, slug: &str) -> Tenant {
+        let tenant = self
+            .state
+            .lifecycle
+            .create(NewTenant {
+                slug: TenantSlug::parse(slug).expect("valid slug"),
+                name: Some(format!("{slug} org")),
+                plan: Plan::Free,
+            })
+            .expect("tenant created");
+        self.state.sync_directory_now().expect("directory reloads");
+        tenant
+    }
+
+    pub fn tenant_file(&self, tenant: &Tenant) -> PathBuf {
+        self.data_path()
+            .join("tenants")
+            .join(format!("{}.db", tenant.id))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `GET /api/tenant` as tenant `slug` (X-Tenant header).
+    pub async fn get_tenant(&self, slug: &str) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .get(format!("{}/api/tenant", self.address))
+            .header("X-Tenant", slug)
+            .send()
+            .await
+            .expect("request sent");
+        json(res).await
+    }
+
+    /// Stops the server gracefully and waits until it has stopped.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(handle) => handle.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn json(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text}"));
+    (status, value)
+}
+
+pub fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// Polls `check` until it returns true or `within` passes; returns the time it took.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+/// Runs the real `agenthq` binary with the given data dir.
+pub fn agenthq(data_dir: &Path, args: &[&str]) -> Output {
+    agenthq_with_env(data_dir, args, &[])
+}
+
+pub fn agenthq_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agenthq"));
+    cmd.args(args)
+        .env("AGENTHQ_DATA_DIR", data_dir)
+        .env_remove("AGENTHQ_LOG")
+        .env_remove("AGENTHQ_CONFIG")
+        .env_remove("AGENTHQ_FAILPOINT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("agenthq runs")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts the command failed with exactly one line on stderr containing `needle`.
+pub fn assert_fails_with(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(
+        !out.status.success(),
+        "expected failure, stdout: {}",
+        stdout(out)
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line on stderr: {err}"
+    );
+    assert!(
+        err.contains(needle),
+        "stderr should mention {needle:?}: {err}"
+    );
+}

@@ -1,0 +1,11 @@
+//! Integration tests: each starts the real server on a free loopback port with its own temp
+//! data dir (or runs the real binary) and talks HTTP to it.
+
+mod cli;
+mod crash_safety;
+mod errors;
+mod helpers;
+mod isolation;
+mod ops;
+mod resolution;
+mod storage_failures;

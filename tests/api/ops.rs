@@ -1,0 +1,135 @@
+use reqwest::StatusCode;
+
+use crate::helpers::{error_code, json, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = spawn_app().await;
+    let (status, body) = json(app.get("/healthz").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_ready_when_the_registry_accepts_writes() {
+    let app = spawn_app().await;
+    let (status, body) = json(app.get("/readyz").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["checks"]["registry"], "ok");
+}
+
+#[tokio::test]
+async fn version_reports_the_package_version() {
+    let app = spawn_app().await;
+    let (status, body) = json(app.get("/version").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/no/such/route", "/api/tenant"] {
+        let res = app.get(path).await;
+        let id = res
+            .headers()
+            .get("x-request-id")
+            .expect("request id header");
+        assert!(!id.is_empty(), "{path}");
+    }
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("X-Request-Id", "trace-abc.123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-abc.123");
+
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("X-Request-Id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "bad id with spaces");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_report_tenants() {
+    let app = spawn_app().await;
+    app.create_tenant("acme");
+    app.get_tenant("acme").await;
+    app.get("/no/such/route").await;
+
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"agenthq_http_requests_total{method="GET",route="/api/tenant",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="<unmatched>",status="404""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"agenthq_tenants{status="active"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("agenthq_tenant_pools_open 1"), "{text}");
+    assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    assert!(
+        text.contains("agenthq_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_require_the_token_when_one_is_configured() {
+    let token = "metrics-token-0123456789";
+    let app = spawn_app_with(|o| {
+        o.metrics_token = Some(agenthq::config::Secret::new(token));
+    })
+    .await;
+    let (status, body) = json(app.get("/metrics").await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+
+    let res = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .bearer_auth("wrong-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let res = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_graceful_stop_checkpoints_the_databases() {
+    let app = spawn_app().await;
+    let tenant = app.create_tenant("acme");
+    assert_eq!(app.get_tenant("acme").await.0, StatusCode::OK);
+    let data = app.data_dir.clone();
+    let tenant_wal = app.tenant_file(&tenant).with_extension("db-wal");
+    app.stop().await.expect("clean stop");
+
+    // TRUNCATE checkpoints leave the WAL empty (or SQLite removed it on close).
+    for wal in [data.path().join("registry.db-wal"), tenant_wal] {
+        let len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(len, 0, "{} should be checkpointed", wal.display());
+    }
+}

@@ -1,0 +1,87 @@
+//! A tenant whose database file is deleted, damaged or swapped underneath fails alone.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{error_code, spawn_app};
+
+#[tokio::test]
+async fn a_tenant_file_deleted_underneath_fails_only_that_tenant() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme");
+    app.create_tenant("globex");
+    assert_eq!(app.get_tenant("acme").await.0, StatusCode::OK); // pool now open
+
+    std::fs::remove_file(app.tenant_file(&acme)).unwrap();
+
+    let (status, body) = app.get_tenant("acme").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(error_code(&body), "TENANT_UNAVAILABLE");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing")
+    );
+    assert!(
+        !body.to_string().contains(app.data_path().to_str().unwrap()),
+        "no paths leaked"
+    );
+
+    assert_eq!(app.get_tenant("globex").await.0, StatusCode::OK);
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_corrupted_tenant_file_fails_only_that_tenant() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme");
+    app.create_tenant("globex");
+
+    std::fs::write(app.tenant_file(&acme), vec![0xA5u8; 64 * 1024]).unwrap();
+
+    let (status, body) = app.get_tenant("acme").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(error_code(&body), "TENANT_UNAVAILABLE");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("damaged")
+    );
+
+    assert_eq!(app.get_tenant("globex").await.0, StatusCode::OK);
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn another_tenants_file_copied_onto_a_tenants_path_is_refused() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme");
+    let globex = app.create_tenant("globex");
+
+    std::fs::copy(app.tenant_file(&globex), app.tenant_file(&acme)).unwrap();
+
+    let (status, body) = app.get_tenant("acme").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(error_code(&body), "TENANT_UNAVAILABLE");
+    assert_eq!(app.get_tenant("globex").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_restored_file_is_served_again_without_a_restart() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme");
+    let file = app.tenant_file(&acme);
+    assert_eq!(app.get_tenant("acme").await.0, StatusCode::OK);
+
+    // The operator moves the file away and back (as a restore would put a file in place).
+    let aside = file.with_extension("bak");
+    std::fs::rename(&file, &aside).unwrap();
+    assert_eq!(
+        app.get_tenant("acme").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    std::fs::copy(&aside, &file).unwrap();
+    assert_eq!(app.get_tenant("acme").await.0, StatusCode::OK);
+}
