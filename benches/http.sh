@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Throughput of the tenant-resolved route against a bare actix-web handler (figure 5).
+#
+#   benches/http.sh                      # build release, 3 rounds x 10 s per server and level
+#   ROUNDS=5 DURATION=20 benches/http.sh
+#   SKIP_BUILD=1 benches/http.sh         # reuse the binaries already in $CARGO_TARGET_DIR
+#
+# Starts `agenthq serve` (AGENTHQ_LOG=warn: no access logs) with one tenant `acme`, and
+# examples/bare_actix, each on a free 127.0.0.1 port; then, per round and per connection
+# level, runs wrk against bare and agenthq alternately (plus agenthq's tenant-less /healthz,
+# which separates the cost of the app's middleware from the cost of tenant resolution).
+# Prints every run and the medians. Everything listens on and targets 127.0.0.1 only.
+#
+# Knobs: ROUNDS (3), DURATION seconds per run (10), CONNS ("64 1000"), THREADS (wrk, 2),
+# WARMUP seconds (2), HEALTHZ (1: also measure /healthz; 0: skip), CARGO_TARGET_DIR.
+# Needs: wrk (apt-get install wrk), curl, python3 (free ports and medians), cargo.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-"64 1000"}
+THREADS=${THREADS:-2}
+WARMUP=${WARMUP:-2}
+HEALTHZ=${HEALTHZ:-1}
+
+for tool in wrk curl python3; do
+    command -v "$tool" >/dev/null || { echo "error: $tool is required (wrk: apt-get install -y wrk)" >&2; exit 1; }
+done
+
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release --bin agenthq --example bare_actix)
+fi
+BIN=$TARGET/release/agenthq
+BARE=$TARGET/release/examples/bare_actix
+[[ -x $BIN && -x $BARE ]] || { echo "error: build $BIN and $BARE first" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/agenthq-bench-http.XXXXXX")
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        # Bounded wait, then force.
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wrk at 1000 connections needs more than the usual 1024 descriptors; servers inherit it.
+ulimit -n "$(( $(ulimit -Hn) < 65536 ? $(ulimit -Hn) : 65536 ))" 2>/dev/null || true
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_up() { # url [header]
+    for _ in $(seq 300); do
+        if curl -fsS -o /dev/null ${2:+-H "$2"} "$1" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "error: $1 did not come up" >&2
+    return 1
+}
+
+unset "${!AGENTHQ_@}"
+export AGENTHQ_LOG=warn
+DATA=$WORK/data
+"$BIN" tenant create acme --data-dir "$DATA" >/dev/null
+
+BARE_PORT=$(free_port)
+"$BARE" "127.0.0.1:$BARE_PORT" 2>"$WORK/bare.log" &
+PIDS+=($!)
+AHQ_PORT=$(free_port)
+"$BIN" serve --listen "127.0.0.1:$AHQ_PORT" --data-dir "$DATA" 2>"$WORK/agenthq.log" &
+PIDS+=($!)
+
+BARE_URL=http://127.0.0.1:$BARE_PORT/api/tenant
+AHQ_URL=http://127.0.0.1:$AHQ_PORT/api/tenant
+HEALTHZ_URL=http://127.0.0.1:$AHQ_PORT/healthz
+wait_up "$BARE_URL"
+wait_up "$AHQ_URL" "X-Tenant: acme"
+curl -fsS -H 'X-Tenant: acme' "$AHQ_URL" | grep -q '"slug":"acme"' || { echo "error: agenthq does not serve acme" >&2; exit 1; }
+
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+
+# One wrk run; appends "server conns rps p99_ms p50_ms non2xx errors" to $RESULTS.
+run() { # name conns seconds url
+    local name=$1 conns=$2 secs=$3 url=$4 out
+    out=$(timeout $(( secs + 30 )) wrk -t"$THREADS" -c"$conns" -d"${secs}s" --latency \
+        -H 'X-Tenant: acme' "$url")
+    [[ $name == warmup ]] && return 0
+    python3 - "$name" "$conns" "$out" >>"$RESULTS" <<'PY'
+import re, sys
+name, conns, out = sys.argv[1], sys.argv[2], sys.argv[3]
+def ms(v, unit):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+lat = dict((p, ms(v, u)) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M))
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+print(f"{name}\t{conns}\t{rps:.0f}\t{lat['99']:.3f}\t{lat['50']:.3f}\t{non2xx.group(1) if non2xx else 0}\t{sum(map(int, errs.groups())) if errs else 0}")
+PY
+    tail -n1 "$RESULTS" | awk -F'\t' '{printf "  %-16s c=%-5s %9s req/s  p50 %7s ms  p99 %7s ms  non-2xx %s  socket errors %s\n", $1, $2, $3, $5, $4, $6, $7}'
+}
+
+echo "== 5. Throughput: GET /api/tenant (X-Tenant: acme) vs bare actix-web =="
+echo "  $(nproc) cores shared by wrk (-t$THREADS) and the server under test; ${DURATION}s per run, $ROUNDS rounds"
+for c in $CONNS; do
+    run warmup "$c" "$WARMUP" "$BARE_URL"
+    run warmup "$c" "$WARMUP" "$AHQ_URL"
+done
+for r in $(seq "$ROUNDS"); do
+    echo "  -- round $r --"
+    for c in $CONNS; do
+        run bare "$c" "$DURATION" "$BARE_URL"
+        run agenthq "$c" "$DURATION" "$AHQ_URL"
+        if [[ $HEALTHZ == 1 ]]; then run agenthq-healthz "$c" "$DURATION" "$HEALTHZ_URL"; fi
+    done
+done
+
+echo "  ---- medians of $ROUNDS rounds ----"
+python3 - "$RESULTS" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+def med(name, conns, col):
+    v = [float(r[col]) for r in rows if r[0] == name and r[1] == conns]
+    return statistics.median(v) if v else float("nan")
+for conns in sorted({r[1] for r in rows}, key=int):
+    b, a = med("bare", conns, 2), med("agenthq", conns, 2)
+    h = med("agenthq-healthz", conns, 2)
+    print(f"  c={conns:<5} bare {b:>9.0f} req/s (p99 {med('bare', conns, 3):.2f} ms) | "
+          f"agenthq /api/tenant {a:>9.0f} req/s (p99 {med('agenthq', conns, 3):.2f} ms, "
+          f"p50 {med('agenthq', conns, 4):.2f} ms) | ratio {a / b:.1%}"
+          + (f" | agenthq /healthz {h:.0f} req/s ({h / b:.1%})" if h == h else ""))
+    if conns == "64":
+        p99 = med("agenthq", conns, 3)
+        print(f"  target ratio >= 70% at c=64: {'PASS' if a / b >= 0.70 else 'FAIL'}; "
+              f"target p99 <= 10 ms at c=64: {'PASS' if p99 <= 10 else 'FAIL'}")
+    elif conns == "1000":
+        print(f"  target ratio >= 70% at c=1000: {'PASS' if a / b >= 0.70 else 'FAIL'}")
+bad = [r for r in rows if r[5] != "0" or r[6] != "0"]
+for r in bad:
+    print(f"  WARNING: {r[0]} c={r[1]}: {r[5]} non-2xx responses, {r[6]} socket errors")
+PY

@@ -1,0 +1,119 @@
+//! HTTP benchmarks against the real release binary (foundation issue, figures 3 and 4):
+//! first request to a cold tenant vs a warm one, and server RSS with every tenant open.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=… cargo bench --bench tenant_http
+//! ```
+//!
+//! Provisions `BENCH_HTTP_TENANTS` (1000) tenants through the library, then `BENCH_RUNS` (3)
+//! times: starts `agenthq serve --listen 127.0.0.1:<free port>` (AGENTHQ_LOG=warn) on that data
+//! dir, and over one keep-alive connection sends, for every tenant in turn,
+//! `GET /api/tenant` with `X-Tenant: <slug>` twice: the first finds the tenant closed (its
+//! SQLite pool is opened, the file checked and its schema version read), the second finds it
+//! open. After the last tenant it reads VmRSS / VmHWM / threads / fds from /proc, then stops
+//! the server (SIGTERM). Each run is a fresh process, so every tenant is cold again.
+//!
+//! "Cold" means: tenant pool not open in this process. The files themselves are in the OS
+//! page cache (they were just written), so no disk read is in the figure.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const COLD_TARGET_MS: f64 = 5.0;
+const RSS_TARGET_MIB: f64 = 300.0;
+
+fn main() {
+    let sections = sections();
+    let n = env_usize("BENCH_HTTP_TENANTS", 1000);
+    let runs = env_usize("BENCH_RUNS", 3);
+    if !wants(&sections, "cold") && !wants(&sections, "rss") {
+        return;
+    }
+    println!(
+        "agenthq HTTP benchmarks — binary {}",
+        agenthq_bin().display()
+    );
+    println!("\n== 3+4. Cold vs warm first request, and RSS, {n} tenants, {runs} server runs ==");
+    let dir = temp_dir("agenthq-bench-http-");
+    eprint!("  provisioning {n} tenants ");
+    provision(dir.path(), n, true);
+
+    let mut colds = Vec::new();
+    let mut warms = Vec::new();
+    let mut rss_after = Vec::new();
+    for run in 1..=runs {
+        let server = Server::start(dir.path());
+        // Let start-up settle (first registry poll, allocator warm-up) before measuring.
+        std::thread::sleep(Duration::from_millis(300));
+        let rss_idle = server.proc_status("VmRSS").unwrap_or(f64::NAN);
+        let mut conn = HttpConn::connect(server.addr).expect("connect");
+        let mut cold = Vec::with_capacity(n);
+        let mut warm = Vec::with_capacity(n);
+        for i in 0..n {
+            let s = slug(i);
+            let headers = [("X-Tenant", s.as_str())];
+            let t = Instant::now();
+            let r = conn.get("/api/tenant", &headers).expect("cold request");
+            cold.push(t.elapsed());
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let t = Instant::now();
+            let r = conn.get("/api/tenant", &headers).expect("warm request");
+            warm.push(t.elapsed());
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        }
+        let rss = server.proc_status("VmRSS").unwrap_or(f64::NAN);
+        let hwm = server.proc_status("VmHWM").unwrap_or(f64::NAN);
+        let threads = server.proc_status("Threads").unwrap_or(f64::NAN);
+        let fds = server.open_fds();
+        let pools = open_pools(&mut conn);
+        drop(conn);
+        server.stop();
+        let (c, w) = (summarize(&cold), summarize(&warm));
+        println!(
+            "  run {run}: cold p50 {:>6.3} ms p90 {:>6.3} p99 {:>6.3} max {:>7.3} | warm p50 {:>6.3} ms p99 {:>6.3} max {:>6.3}",
+            c.p50, c.p90, c.p99, c.max, w.p50, w.p99, w.max
+        );
+        println!(
+            "         RSS idle {rss_idle:.1} MiB -> {rss:.1} MiB with {pools} tenant pools open (peak {hwm:.1} MiB), {threads} threads, {fds} fds"
+        );
+        colds.push(c);
+        warms.push(w);
+        rss_after.push(rss);
+    }
+    let c = median_summary(&colds);
+    let w = median_summary(&warms);
+    let rss = median(&rss_after);
+    println!("  ---- medians of {runs} runs ----");
+    println!(
+        "  cold first request  p50 {:>6.3} ms  p99 {:>6.3} ms   target cold <= {COLD_TARGET_MS} ms (p50): {}, (p99): {}",
+        c.p50,
+        c.p99,
+        verdict(c.p50 <= COLD_TARGET_MS),
+        verdict(c.p99 <= COLD_TARGET_MS)
+    );
+    println!(
+        "  warm request        p50 {:>6.3} ms  p99 {:>6.3} ms",
+        w.p50, w.p99
+    );
+    println!(
+        "  RSS with {n} tenants open: {rss:.1} MiB   target <= {RSS_TARGET_MIB} MB: {}",
+        verdict(rss <= RSS_TARGET_MIB)
+    );
+}
+
+/// `agenthq_tenant_pools_open` from `/metrics` (served to loopback clients without a token).
+fn open_pools(conn: &mut HttpConn) -> String {
+    conn.get("/metrics", &[])
+        .ok()
+        .filter(|r| r.status == 200)
+        .and_then(|r| {
+            String::from_utf8_lossy(&r.body)
+                .lines()
+                .find(|l| l.starts_with("agenthq_tenant_pools_open "))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .unwrap_or_else(|| "?".into())
+}
