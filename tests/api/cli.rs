@@ -217,14 +217,20 @@ fn migrate_reports_a_damaged_tenant_and_exits_non_zero() {
 }
 
 #[test]
-fn serve_stops_cleanly_on_sigterm() {
+fn serve_logs_json_lines_and_stops_cleanly_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agenthq"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env("AGENTHQ_DATA_DIR", data.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -239,14 +245,19 @@ fn serve_stops_cleanly_on_sigterm() {
         assert!(std::time::Instant::now() < deadline, "server did not start");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let status = child.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(status.success(), "exit status {status}: {err}");
-    assert!(err.contains("stopped"), "{err}");
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"] == "SIGTERM received"),
+        "{err}"
+    );
+    assert!(lines.iter().any(|l| l["message"] == "stopped"), "{err}");
 }

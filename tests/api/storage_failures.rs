@@ -85,3 +85,18 @@ async fn a_restored_file_is_served_again_without_a_restart() {
     std::fs::copy(&aside, &file).unwrap();
     assert_eq!(app.get_tenant("acme").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn open_tenants_are_bounded_by_the_lru_and_evicted_ones_reopen_on_demand() {
+    let app = crate::helpers::spawn_app_with(|o| o.max_open_tenants = Some(2)).await;
+    for slug in ["t-one", "t-two", "t-three"] {
+        app.create_tenant(slug);
+    }
+    for _ in 0..2 {
+        for slug in ["t-one", "t-two", "t-three"] {
+            assert_eq!(app.get_tenant(slug).await.0, StatusCode::OK, "{slug}");
+            assert!(app.state.storage.tenants.open_count() <= 2);
+        }
+    }
+    assert_eq!(app.state.storage.tenants.open_count(), 2);
+}
