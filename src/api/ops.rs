@@ -93,6 +93,86 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Overrides, Settings};
+    use crate::domain::{Tenant, TenantId, TenantStatus};
+    use crate::ops::metrics::Metrics;
+    use crate::store::{RegistryStore, Storage, StoreError};
+    use crate::tenancy::{TenantDirectory, TenantLifecycle};
+    use actix_web::{App, http::StatusCode, test as atest};
+    use std::sync::Arc;
+
+    /// A registry on a disk that stopped accepting writes.
+    struct ReadOnlyRegistry;
+    impl RegistryStore for ReadOnlyRegistry {
+        fn insert_tenant(&self, _: &Tenant) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn tenant_by_slug(&self, _: &str) -> Result<Option<Tenant>, StoreError> {
+            Ok(None)
+        }
+        fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn update_tenant_status(
+            &self,
+            _: TenantId,
+            _: TenantStatus,
+            _: TenantStatus,
+        ) -> Result<Tenant, StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn delete_tenant(&self, _: TenantId) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn generation(&self) -> Result<i64, StoreError> {
+            Ok(0)
+        }
+        fn probe_writable(&self) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable(
+                "attempt to write a readonly database".into(),
+            ))
+        }
+        fn close(&self) {}
+    }
+
+    #[actix_web::test]
+    async fn readyz_is_503_when_the_registry_rejects_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::load(Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        let real = Storage::open(&settings).unwrap();
+        let storage = Storage {
+            registry: Arc::new(ReadOnlyRegistry),
+            tenants: real.tenants,
+        };
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings),
+            lifecycle: TenantLifecycle::new(storage.clone()),
+            storage,
+            directory: Arc::new(TenantDirectory::new()),
+            metrics: Arc::new(Metrics::new().unwrap()),
+        });
+        let app = atest::init_service(
+            App::new()
+                .app_data(state)
+                .route("/readyz", web::get().to(readyz)),
+        )
+        .await;
+        let res =
+            atest::call_service(&app, atest::TestRequest::get().uri("/readyz").to_request()).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key("retry-after"));
+        let body: serde_json::Value = atest::read_body_json(res).await;
+        assert_eq!(body["error"]["code"], "UNAVAILABLE");
+        assert_eq!(body["error"]["details"]["checks"]["registry"], "failed");
+        assert!(
+            !body.to_string().contains("readonly"),
+            "no internals leaked"
+        );
+    }
 
     #[test]
     fn constant_time_eq_compares_whole_values() {

@@ -234,3 +234,131 @@ impl TenantLifecycle {
 fn conflict(msg: String) -> TenancyError {
     TenancyError::Conflict(msg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, Settings};
+
+    fn storage(dir: &std::path::Path) -> Storage {
+        let settings = Settings::load(Overrides {
+            data_dir: Some(dir.to_owned()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        Storage::open(&settings).unwrap()
+    }
+
+    fn new_tenant(slug: &str) -> NewTenant {
+        NewTenant {
+            slug: TenantSlug::parse(slug).unwrap(),
+            name: None,
+            plan: Plan::Free,
+        }
+    }
+
+    #[test]
+    fn a_created_tenant_is_active_with_its_database_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let lifecycle = TenantLifecycle::new(storage(dir.path()));
+        let t = lifecycle.create(new_tenant("acme")).unwrap();
+        assert_eq!(t.status, TenantStatus::Active);
+        assert_eq!(t.name, "acme", "the slug is the default name");
+        assert!(dir.path().join(format!("tenants/{}.db", t.id)).exists());
+        assert!(matches!(
+            lifecycle.create(new_tenant("acme")),
+            Err(TenancyError::Conflict(msg)) if msg.contains("already exists")
+        ));
+    }
+
+    #[test]
+    fn a_blank_name_is_a_validation_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let lifecycle = TenantLifecycle::new(storage(dir.path()));
+        let mut req = new_tenant("acme");
+        req.name = Some("   ".into());
+        assert!(matches!(
+            lifecycle.create(req),
+            Err(TenancyError::Validation { field: "name", .. })
+        ));
+    }
+
+    #[test]
+    fn transitions_follow_the_lifecycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let lifecycle = TenantLifecycle::new(storage(dir.path()));
+        lifecycle.create(new_tenant("acme")).unwrap();
+        assert!(matches!(
+            lifecycle.resume("acme"),
+            Err(TenancyError::Conflict(_))
+        ));
+        assert!(matches!(
+            lifecycle.purge("acme"),
+            Err(TenancyError::Conflict(_))
+        ));
+        assert_eq!(
+            lifecycle.suspend("acme").unwrap().status,
+            TenantStatus::Suspended
+        );
+        assert!(matches!(
+            lifecycle.suspend("acme"),
+            Err(TenancyError::Conflict(_))
+        ));
+        assert_eq!(
+            lifecycle.delete("acme").unwrap().status,
+            TenantStatus::Deleted
+        );
+        assert!(matches!(
+            lifecycle.suspend("acme"),
+            Err(TenancyError::Conflict(_))
+        ));
+        assert_eq!(
+            lifecycle.resume("acme").unwrap().status,
+            TenantStatus::Active
+        );
+        lifecycle.delete("acme").unwrap();
+        lifecycle.purge("acme").unwrap();
+        assert!(matches!(
+            lifecycle.get("acme"),
+            Err(TenancyError::NotFound(_))
+        ));
+        assert!(matches!(
+            lifecycle.suspend("nope"),
+            Err(TenancyError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn recovery_leaves_a_provisioning_alone_while_its_owner_holds_the_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage(dir.path());
+        let lifecycle = TenantLifecycle::new(storage.clone());
+        let now = crate::domain::now();
+        let tenant = Tenant {
+            id: TenantId::new(),
+            slug: TenantSlug::parse("acme").unwrap(),
+            name: "acme".into(),
+            status: TenantStatus::Provisioning,
+            plan: Plan::Free,
+            created_at: now,
+            updated_at: now,
+        };
+        // Another "process" is mid-provisioning: it holds the claim and has inserted the row.
+        let claim = storage.tenants.claim(tenant.id).unwrap().unwrap();
+        assert!(
+            storage.tenants.claim(tenant.id).unwrap().is_none(),
+            "claims are exclusive"
+        );
+        storage.registry.insert_tenant(&tenant).unwrap();
+
+        let report = lifecycle.recover().unwrap();
+        assert!(report.rolled_back.is_empty());
+        assert!(storage.registry.tenant_by_slug("acme").unwrap().is_some());
+
+        // Its owner dies: the claim is released and the next recovery rolls it back.
+        drop(claim);
+        let report = lifecycle.recover().unwrap();
+        assert_eq!(report.rolled_back, vec![tenant.slug.clone()]);
+        assert!(storage.registry.tenant_by_slug("acme").unwrap().is_none());
+    }
+}
