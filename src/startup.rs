@@ -134,7 +134,7 @@ impl Application {
                 .wrap(extract::json_error_responses())
                 .wrap(from_fn(middleware::observe))
                 .configure(api::configure)
-                .default_service(web::to(extract::not_found))
+                .default_service(web::to(crate::ops::assets::serve_or_not_found))
         })
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_secs);

@@ -1,5 +1,6 @@
-//! Operations: metrics and process limits.
+//! Operations: metrics, embedded web assets and process limits.
 
+pub mod assets;
 pub mod metrics;
 
 /// Raises the soft limit of open files to the hard limit. Each open WAL database holds a few
