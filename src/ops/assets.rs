@@ -27,10 +27,11 @@ pub async fn serve_or_not_found(req: HttpRequest) -> HttpResponse {
     if let Some(file) = Assets::get(path) {
         return respond(&req, path, file);
     }
-    if is_client_route(path) && accepts_html(&req) {
-        if let Some(index) = Assets::get(INDEX) {
-            return respond(&req, INDEX, index);
-        }
+    if is_client_route(path)
+        && accepts_html(&req)
+        && let Some(index) = Assets::get(INDEX)
+    {
+        return respond(&req, INDEX, index);
     }
     not_found(req).await
 }
