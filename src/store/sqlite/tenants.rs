@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lru::LruCache;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
@@ -138,18 +138,7 @@ impl SqliteTenantDatabases {
         id: TenantId,
         conn: &mut Connection,
     ) -> Result<MigrationOutcome, StoreError> {
-        let owner: Option<String> = conn
-            .query_row(
-                "SELECT value FROM tenant_meta WHERE key = 'tenant_id'",
-                [],
-                |r| r.get(0),
-            )
-            .map(Some)
-            .or_else(|e| match StoreError::from(e) {
-                StoreError::NotFound => Ok(None),
-                StoreError::Internal(msg) if msg.contains("no such table") => Ok(None),
-                other => Err(describe_open_error(id, other)),
-            })?;
+        let owner = read_owner(conn).map_err(|e| describe_open_error(id, e))?;
         if owner.as_deref() != Some(id.to_string().as_str()) {
             return Err(StoreError::Corrupt(format!(
                 "the database file of tenant {id} does not belong to it"
@@ -196,6 +185,26 @@ impl SqliteTenantDatabases {
         }
         Ok(ids)
     }
+}
+
+/// The tenant id recorded inside a database file; `None` for a SQLite file that is not a
+/// tenant database at all.
+fn read_owner(conn: &Connection) -> Result<Option<String>, StoreError> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tenant_meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok(None);
+    }
+    Ok(conn
+        .query_row(
+            "SELECT value FROM tenant_meta WHERE key = 'tenant_id'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 fn missing(id: TenantId) -> StoreError {
