@@ -77,10 +77,12 @@ DATA=$WORK/data
 
 BARE_PORT=$(free_port)
 "$BARE" "127.0.0.1:$BARE_PORT" 2>"$WORK/bare.log" &
-PIDS+=($!)
+BARE_PID=$!
+PIDS+=("$BARE_PID")
 AHQ_PORT=$(free_port)
 "$BIN" serve --listen "127.0.0.1:$AHQ_PORT" --data-dir "$DATA" 2>"$WORK/agenthq.log" &
-PIDS+=($!)
+AHQ_PID=$!
+PIDS+=("$AHQ_PID")
 
 BARE_URL=http://127.0.0.1:$BARE_PORT/api/tenant
 AHQ_URL=http://127.0.0.1:$AHQ_PORT/api/tenant
@@ -92,38 +94,48 @@ curl -fsS -H 'X-Tenant: acme' "$AHQ_URL" | grep -q '"slug":"acme"' || { echo "er
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 
-# One wrk run; appends "server conns rps p99_ms p50_ms non2xx errors" to $RESULTS.
-run() { # name conns seconds url
-    local name=$1 conns=$2 secs=$3 url=$4 out
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process
+
+# One wrk run; appends "server conns rps p99_ms p50_ms non2xx errors cpu_us_per_request round"
+# to $RESULTS. cpu_us_per_request is the server's own CPU time (user+sys) per request served.
+ROUND=0
+run() { # name conns seconds url server-pid
+    local name=$1 conns=$2 secs=$3 url=$4 pid=$5 out t0 t1
+    t0=$(cpu_ticks "$pid")
     out=$(timeout $(( secs + 30 )) wrk -t"$THREADS" -c"$conns" -d"${secs}s" --latency \
         -H 'X-Tenant: acme' "$url")
+    t1=$(cpu_ticks "$pid")
     [[ $name == warmup ]] && return 0
-    python3 - "$name" "$conns" "$out" >>"$RESULTS" <<'PY'
+    python3 - "$name" "$conns" "$out" "$(( t1 - t0 ))" "$CLK_TCK" "$ROUND" >>"$RESULTS" <<'PY'
 import re, sys
-name, conns, out = sys.argv[1], sys.argv[2], sys.argv[3]
+name, conns, out, ticks, hz, rnd = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+total = int(re.search(r"(\d+) requests in", out).group(1))
+cpu_us = ticks / hz * 1e6 / max(total, 1)
 def ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 lat = dict((p, ms(v, u)) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-print(f"{name}\t{conns}\t{rps:.0f}\t{lat['99']:.3f}\t{lat['50']:.3f}\t{non2xx.group(1) if non2xx else 0}\t{sum(map(int, errs.groups())) if errs else 0}")
+print(f"{name}\t{conns}\t{rps:.0f}\t{lat['99']:.3f}\t{lat['50']:.3f}\t{non2xx.group(1) if non2xx else 0}\t{sum(map(int, errs.groups())) if errs else 0}\t{cpu_us:.2f}\t{rnd}")
 PY
-    tail -n1 "$RESULTS" | awk -F'\t' '{printf "  %-16s c=%-5s %9s req/s  p50 %7s ms  p99 %7s ms  non-2xx %s  socket errors %s\n", $1, $2, $3, $5, $4, $6, $7}'
+    tail -n1 "$RESULTS" | awk -F'\t' '{printf "  %-16s c=%-5s %9s req/s  p50 %7s ms  p99 %7s ms  server CPU %6s us/req  non-2xx %s  socket errors %s\n", $1, $2, $3, $5, $4, $8, $6, $7}'
 }
 
 echo "== 5. Throughput: GET /api/tenant (X-Tenant: acme) vs bare actix-web =="
 echo "  $(nproc) cores shared by wrk (-t$THREADS) and the server under test; ${DURATION}s per run, $ROUNDS rounds"
 for c in $CONNS; do
-    run warmup "$c" "$WARMUP" "$BARE_URL"
-    run warmup "$c" "$WARMUP" "$AHQ_URL"
+    run warmup "$c" "$WARMUP" "$BARE_URL" "$BARE_PID"
+    run warmup "$c" "$WARMUP" "$AHQ_URL" "$AHQ_PID"
 done
 for r in $(seq "$ROUNDS"); do
+    ROUND=$r
     echo "  -- round $r --"
     for c in $CONNS; do
-        run bare "$c" "$DURATION" "$BARE_URL"
-        run agenthq "$c" "$DURATION" "$AHQ_URL"
-        if [[ $HEALTHZ == 1 ]]; then run agenthq-healthz "$c" "$DURATION" "$HEALTHZ_URL"; fi
+        run bare "$c" "$DURATION" "$BARE_URL" "$BARE_PID"
+        run agenthq "$c" "$DURATION" "$AHQ_URL" "$AHQ_PID"
+        if [[ $HEALTHZ == 1 ]]; then run agenthq-healthz "$c" "$DURATION" "$HEALTHZ_URL" "$AHQ_PID"; fi
     done
 done
 
@@ -141,6 +153,20 @@ for conns in sorted({r[1] for r in rows}, key=int):
           f"agenthq /api/tenant {a:>9.0f} req/s (p99 {med('agenthq', conns, 3):.2f} ms, "
           f"p50 {med('agenthq', conns, 4):.2f} ms) | ratio {a / b:.1%}"
           + (f" | agenthq /healthz {h:.0f} req/s ({h / b:.1%})" if h == h else ""))
+    # Bare and agenthq run back to back in each round: the per-round ratio is less exposed to
+    # the machine's drift (other tenants of the host, CPU steal) than the ratio of medians.
+    by_round = {}
+    for r in rows:
+        if r[1] == conns and r[0] in ("bare", "agenthq"):
+            by_round.setdefault(r[8], {})[r[0]] = float(r[2])
+    paired = [v["agenthq"] / v["bare"] for v in by_round.values() if len(v) == 2]
+    if paired:
+        print(f"         per-round ratios {', '.join(f'{x:.1%}' for x in paired)}; "
+              f"median {statistics.median(paired):.1%}")
+    cpu = lambda n: med(n, conns, 7)
+    print(f"         server CPU per request: bare {cpu('bare'):.1f} us, agenthq /api/tenant "
+          f"{cpu('agenthq'):.1f} us" + (f", agenthq /healthz {cpu('agenthq-healthz'):.1f} us"
+                                        if h == h else ""))
     if conns == "64":
         p99 = med("agenthq", conns, 3)
         print(f"  target ratio >= 70% at c=64: {'PASS' if a / b >= 0.70 else 'FAIL'}; "

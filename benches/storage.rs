@@ -50,7 +50,7 @@ fn main() {
 
 fn row(label: &str, s: &Summary) {
     println!(
-        "  {label:<34} n={:<6} p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  mean {:>7.2} ms",
+        "  {label:<36} n={:<6} p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  mean {:>7.2} ms",
         s.n, s.p50, s.p90, s.p99, s.max, s.mean
     );
 }
@@ -231,7 +231,7 @@ fn bench_migrate(n: usize, runs: usize) {
         "  provisioned {n} tenants in {:.1} s (setup, not a target)",
         started.elapsed().as_secs_f64()
     );
-    row("create() at 10k scale", &summarize(&times));
+    row(&format!("create() while filling {n}"), &summarize(&times));
     let size: u64 = fs::read_dir(DataDir::new(dir.path()).tenants_dir())
         .map(|d| {
             d.filter_map(Result::ok)
@@ -292,7 +292,7 @@ fn bench_migrate(n: usize, runs: usize) {
     let maintenance = Arc::new(scheduled_thread_pool::ScheduledThreadPool::new(1));
     let mut version = 1;
     let mut extra: Vec<(String, String)> = Vec::new();
-    let mut fanout = |jobs: usize, extra: &mut Vec<(String, String)>, version: &mut i64| {
+    let fanout = |jobs: usize, extra: &mut Vec<(String, String)>, version: &mut i64| {
         *version += 1;
         let column = if *version == 2 {
             "bench_note".to_owned()

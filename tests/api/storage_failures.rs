@@ -2,7 +2,38 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{error_code, spawn_app};
+use std::time::Duration;
+
+use crate::helpers::{TestApp, error_code, eventually, spawn_app};
+
+/// An open tenant's file is re-checked at most every 50 ms; allow generously more.
+const NOTICE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Polls until `slug` answers `status`.
+async fn until_status(app: &TestApp, slug: &str, status: StatusCode) {
+    let seen = eventually(NOTICE_WITHIN, || async {
+        app.get_tenant(slug).await.0 == status
+    })
+    .await;
+    assert!(seen.is_some(), "{slug} never answered {status}");
+}
+
+/// Asserts that `broken` answers 503 TENANT_UNAVAILABLE with a message containing `why` and
+/// no file paths, while `healthy` and the health endpoints keep working.
+async fn assert_only_tenant_unavailable(app: &TestApp, broken: &str, why: &str, healthy: &str) {
+    let (status, body) = app.get_tenant(broken).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(error_code(&body), "TENANT_UNAVAILABLE");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(why), "{message}");
+    assert!(
+        !body.to_string().contains(app.data_path().to_str().unwrap()),
+        "no paths leaked: {body}"
+    );
+    assert_eq!(app.get_tenant(healthy).await.0, StatusCode::OK);
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+}
 
 #[tokio::test]
 async fn a_tenant_file_deleted_underneath_fails_only_that_tenant() {
@@ -13,22 +44,8 @@ async fn a_tenant_file_deleted_underneath_fails_only_that_tenant() {
 
     std::fs::remove_file(app.tenant_file(&acme)).unwrap();
 
-    let (status, body) = app.get_tenant("acme").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(error_code(&body), "TENANT_UNAVAILABLE");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("missing")
-    );
-    assert!(
-        !body.to_string().contains(app.data_path().to_str().unwrap()),
-        "no paths leaked"
-    );
-
-    assert_eq!(app.get_tenant("globex").await.0, StatusCode::OK);
-    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    until_status(&app, "acme", StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_only_tenant_unavailable(&app, "acme", "missing", "globex").await;
 }
 
 #[tokio::test]
@@ -39,19 +56,7 @@ async fn a_corrupted_tenant_file_fails_only_that_tenant() {
 
     std::fs::write(app.tenant_file(&acme), vec![0xA5u8; 64 * 1024]).unwrap();
 
-    let (status, body) = app.get_tenant("acme").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(error_code(&body), "TENANT_UNAVAILABLE");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("damaged")
-    );
-
-    assert_eq!(app.get_tenant("globex").await.0, StatusCode::OK);
-    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
-    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    assert_only_tenant_unavailable(&app, "acme", "damaged", "globex").await;
 }
 
 #[tokio::test]
@@ -62,10 +67,22 @@ async fn another_tenants_file_copied_onto_a_tenants_path_is_refused() {
 
     std::fs::copy(app.tenant_file(&globex), app.tenant_file(&acme)).unwrap();
 
-    let (status, body) = app.get_tenant("acme").await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(error_code(&body), "TENANT_UNAVAILABLE");
-    assert_eq!(app.get_tenant("globex").await.0, StatusCode::OK);
+    assert_only_tenant_unavailable(&app, "acme", "damaged", "globex").await;
+}
+
+#[tokio::test]
+async fn a_sqlite_file_that_is_not_a_tenant_database_is_refused() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme");
+    app.create_tenant("globex");
+
+    std::fs::remove_file(app.tenant_file(&acme)).unwrap();
+    let conn = rusqlite::Connection::open(app.tenant_file(&acme)).unwrap();
+    conn.execute_batch("CREATE TABLE unrelated (x INTEGER);")
+        .unwrap();
+    drop(conn);
+
+    assert_only_tenant_unavailable(&app, "acme", "damaged", "globex").await;
 }
 
 #[tokio::test]
@@ -78,10 +95,7 @@ async fn a_restored_file_is_served_again_without_a_restart() {
     // The operator moves the file away and back (as a restore would put a file in place).
     let aside = file.with_extension("bak");
     std::fs::rename(&file, &aside).unwrap();
-    assert_eq!(
-        app.get_tenant("acme").await.0,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    until_status(&app, "acme", StatusCode::SERVICE_UNAVAILABLE).await;
     std::fs::copy(&aside, &file).unwrap();
     assert_eq!(app.get_tenant("acme").await.0, StatusCode::OK);
 }

@@ -1,7 +1,7 @@
 //! SQLite connections: how every connection is configured, and the r2d2 manager that makes them.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -17,6 +17,9 @@ pub type SqlitePool = r2d2::Pool<SqliteManager>;
 pub struct SqliteManager {
     path: PathBuf,
     busy_timeout: Duration,
+    /// A connection opened (and checked) before the pool existed, handed out as the pool's
+    /// first connection instead of opening a second one.
+    preopened: Mutex<Option<Connection>>,
 }
 
 impl SqliteManager {
@@ -24,7 +27,24 @@ impl SqliteManager {
         Self {
             path: path.into(),
             busy_timeout,
+            preopened: Mutex::new(None),
         }
+    }
+
+    /// Opens a configured connection now, outside any pool.
+    pub fn open(&self) -> Result<Connection, rusqlite::Error> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        configure(&conn, self.busy_timeout)?;
+        Ok(conn)
+    }
+
+    /// Makes `conn` (a connection to the same file) the pool's first connection.
+    pub fn with_preopened(self, conn: Connection) -> Self {
+        *self.preopened.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
+        self
     }
 
     /// Builds a pool with no connections yet (they open on first use, so opening a pool costs
@@ -52,12 +72,15 @@ impl r2d2::ManageConnection for SqliteManager {
     type Error = rusqlite::Error;
 
     fn connect(&self) -> Result<Connection, rusqlite::Error> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&self.path, flags)?;
-        configure(&conn, self.busy_timeout)?;
-        Ok(conn)
+        let preopened = self
+            .preopened
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match preopened {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
     }
 
     fn is_valid(&self, conn: &mut Connection) -> Result<(), rusqlite::Error> {

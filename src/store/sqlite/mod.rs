@@ -18,10 +18,12 @@ use crate::data_dir::DataDir;
 
 /// Opens the registry (migrating it) and the tenant database set of a data dir.
 pub fn open(dir: DataDir, settings: &StorageSettings) -> Result<Storage, StoreError> {
-    // One maintenance thread for every pool (idle-connection reaping only).
+    // Shared by every pool. r2d2 opens new connections on these threads (a checkout waits for
+    // them), so a few are needed for bursts of first requests to many tenants; they also reap
+    // idle connections.
     let maintenance = Arc::new(
         ScheduledThreadPool::builder()
-            .num_threads(1)
+            .num_threads(4)
             .thread_name_pattern("sqlite-pool-{}")
             .build(),
     );

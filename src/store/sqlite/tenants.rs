@@ -6,8 +6,9 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use lru::LruCache;
@@ -45,7 +46,14 @@ fn file_identity(path: &Path) -> io::Result<FileIdentity> {
 struct OpenTenant {
     store: Arc<SqliteTenantStore>,
     file: FileIdentity,
+    /// The tenant's database path, kept so the file check allocates nothing.
+    path: PathBuf,
+    /// When `file` was last confirmed to be the file at `path` (ms since `epoch`).
+    checked_at_ms: AtomicU64,
 }
+
+/// How long an open tenant's file is trusted before it is checked again (see `cached`).
+const FILE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 pub struct SqliteTenantDatabases {
     dir: DataDir,
@@ -56,6 +64,8 @@ pub struct SqliteTenantDatabases {
     open: Mutex<LruCache<TenantId, Arc<OpenTenant>>>,
     /// Serialises cold opens so two requests for the same closed tenant open it once.
     opening: Mutex<()>,
+    /// Origin of the coarse clock used for file checks.
+    epoch: Instant,
 }
 
 impl SqliteTenantDatabases {
@@ -73,6 +83,7 @@ impl SqliteTenantDatabases {
             maintenance,
             open: Mutex::new(LruCache::new(cap)),
             opening: Mutex::new(()),
+            epoch: Instant::now(),
         }
     }
 
@@ -93,10 +104,20 @@ impl SqliteTenantDatabases {
         let Some(entry) = self.cache().get(&id).cloned() else {
             return Ok(None);
         };
-        // NOTE: one stat per request: a fraction of a microsecond for a cached dentry, and the
-        // only way to notice a file deleted or replaced underneath an open pool at once.
-        match file_identity(&self.dir.tenant_db(&id)) {
-            Ok(now) if now == entry.file => Ok(Some(entry.store.clone())),
+        // NOTE: a stat costs ~1 µs, as much as the rest of tenant resolution, so the file is
+        // checked at most once per FILE_CHECK_INTERVAL per tenant rather than per request. The
+        // trade-off: a file deleted or replaced underneath an open pool is noticed within that
+        // interval instead of at once (writes in between go to the unlinked file).
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let last = entry.checked_at_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < FILE_CHECK_INTERVAL.as_millis() as u64 {
+            return Ok(Some(entry.store.clone()));
+        }
+        match file_identity(&entry.path) {
+            Ok(current) if current == entry.file => {
+                entry.checked_at_ms.store(now, Ordering::Relaxed);
+                Ok(Some(entry.store.clone()))
+            }
             Ok(_) => {
                 tracing::warn!(tenant_id = %id, "tenant database file was replaced; reopening");
                 self.close(id);
@@ -119,16 +140,20 @@ impl SqliteTenantDatabases {
         })?;
         let manager = SqliteManager::new(&path, self.busy_timeout);
         // Check with a direct connection: a pool would retry a failing connect until its
-        // timeout, turning "this file is damaged" into a slow, vague "timed out".
-        {
-            let mut conn = r2d2::ManageConnection::connect(&manager)
-                .map_err(|e| describe_open_error(id, e.into()))?;
-            self.check_and_migrate(id, &mut conn)?;
-        }
-        let pool = manager.into_pool(self.pool_size, self.maintenance.clone());
+        // timeout, turning "this file is damaged" into a slow, vague "timed out". The checked
+        // connection then becomes the pool's first one.
+        let mut conn = manager
+            .open()
+            .map_err(|e| describe_open_error(id, e.into()))?;
+        self.check_and_migrate(id, &mut conn)?;
+        let pool = manager
+            .with_preopened(conn)
+            .into_pool(self.pool_size, self.maintenance.clone());
         Ok(Arc::new(OpenTenant {
             store: Arc::new(SqliteTenantStore { id, pool }),
             file,
+            path,
+            checked_at_ms: AtomicU64::new(self.epoch.elapsed().as_millis() as u64),
         }))
     }
 
