@@ -110,7 +110,7 @@ impl<'de> Deserialize<'de> for TenantSlug {
 }
 
 /// A tenant id: a UUIDv7 (time-ordered), also the name of the tenant's database file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(transparent)]
 pub struct TenantId(uuid::Uuid);
 
@@ -127,6 +127,14 @@ impl TenantId {
 impl Default for TenantId {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl Serialize for TenantId {
+    /// Encodes into a stack buffer: `Display` through serde would go character by character.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = uuid::Uuid::encode_buffer();
+        s.serialize_str(self.0.hyphenated().encode_lower(&mut buf))
     }
 }
 
@@ -204,7 +212,9 @@ pub struct Tenant {
     pub name: String,
     pub status: TenantStatus,
     pub plan: Plan,
+    #[serde(serialize_with = "crate::domain::time::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::time::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

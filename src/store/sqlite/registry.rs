@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use scheduled_thread_pool::ScheduledThreadPool;
 
@@ -39,12 +39,11 @@ impl SqliteRegistry {
 }
 
 pub(crate) fn format_time(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    crate::domain::time::format_rfc3339(t)
 }
 
 pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
+    crate::domain::time::parse_rfc3339(s)
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp '{s}': {e}")))
 }
 
