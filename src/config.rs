@@ -67,6 +67,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub http: HttpSettings,
     pub storage: StorageSettings,
+    /// The first platform admin, for unattended installs (`AGENTHQ_ADMIN_EMAIL` and
+    /// `AGENTHQ_ADMIN_PASSWORD`): created at start when no platform admin exists.
+    pub bootstrap_admin: Option<(String, Secret)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -147,6 +150,8 @@ pub struct Overrides {
     pub max_body_bytes: Option<usize>,
     pub max_open_tenants: Option<usize>,
     pub workers: Option<usize>,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +253,17 @@ impl Settings {
             ));
         }
 
+        let bootstrap_admin = match (o.admin_email, o.admin_password) {
+            (Some(email), Some(password)) => Some((email, password)),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "bootstrap admin",
+                    "set both AGENTHQ_ADMIN_EMAIL and AGENTHQ_ADMIN_PASSWORD, or neither",
+                ));
+            }
+        };
+
         Ok(Self {
             data_dir,
             backend,
@@ -259,6 +275,7 @@ impl Settings {
             log_format,
             http,
             storage,
+            bootstrap_admin,
         })
     }
 

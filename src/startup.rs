@@ -16,6 +16,8 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::api::{self, extract, middleware};
+use crate::auth::users::Users;
+use crate::auth::{Email, Password, PasswordHasher};
 use crate::config::Settings;
 use crate::ops::metrics::Metrics;
 use crate::store::{Storage, StoreError, blocking};
@@ -99,6 +101,7 @@ impl Application {
         if report != Default::default() {
             tracing::warn!(?report, "recovered interrupted tenant operations");
         }
+        ensure_platform_admin(&settings, &storage).await?;
         let directory = Arc::new(TenantDirectory::new());
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let state = web::Data::new(AppState {
@@ -190,6 +193,30 @@ impl Application {
             .context("server task failed")?
             .context("server failed")
     }
+}
+
+/// Creates the first platform admin from the settings on a fresh install, or says how to.
+async fn ensure_platform_admin(settings: &Settings, storage: &Storage) -> anyhow::Result<()> {
+    let admin = match &settings.bootstrap_admin {
+        Some((email, password)) => Some((
+            Email::parse(email).map_err(|e| anyhow::anyhow!("invalid AGENTHQ_ADMIN_EMAIL: {e}"))?,
+            Password::parse(password.expose().to_owned())
+                .map_err(|e| anyhow::anyhow!("invalid AGENTHQ_ADMIN_PASSWORD: {e}"))?,
+        )),
+        None => None,
+    };
+    let users = Users::new(storage.clone(), PasswordHasher::new()?);
+    let exists = tokio::task::spawn_blocking(move || users.bootstrap_admin(admin))
+        .await
+        .context("admin set-up task failed")?
+        .context("cannot create the first platform admin")?;
+    if !exists {
+        tracing::warn!(
+            "no platform admin exists yet: create one with `agenthq user create --email EMAIL \
+             --platform-admin`, or start with AGENTHQ_ADMIN_EMAIL and AGENTHQ_ADMIN_PASSWORD set"
+        );
+    }
+    Ok(())
 }
 
 /// Polls the registry's change counter so status changes made by other processes (the CLI)

@@ -93,6 +93,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::{Email, Role, User, UserId};
     use crate::config::{Overrides, Settings};
     use crate::domain::{Tenant, TenantId, TenantStatus};
     use crate::ops::metrics::Metrics;
@@ -133,6 +134,24 @@ mod tests {
             ))
         }
         fn close(&self) {}
+        fn insert_user(&self, _: &User, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn user_by_email(&self, _: &Email) -> Result<Option<(User, String)>, StoreError> {
+            Ok(None)
+        }
+        fn set_password_hash(&self, _: UserId, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn upsert_membership(&self, _: TenantId, _: UserId, _: Role) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn has_platform_admin(&self) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+        fn memberships_of(&self, _: UserId) -> Result<Vec<(String, Role)>, StoreError> {
+            Ok(Vec::new())
+        }
     }
 
     #[actix_web::test]

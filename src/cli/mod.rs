@@ -3,6 +3,7 @@
 mod migrate;
 mod serve;
 mod tenant;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: tenant::TenantCommand,
     },
+    /// Manage users (people who sign in) and their roles in tenants.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -116,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(_) => serve::run(settings, serve::Mode::Demo),
         Command::Migrate(args) => migrate::run(settings, args),
         Command::Tenant { command } => tenant::run(settings, command),
+        Command::User { command } => user::run(settings, command),
         Command::Version => {
             println!("agenthq {}", crate::VERSION);
             Ok(())
@@ -130,10 +137,10 @@ fn load_settings(g: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Se
         database_url: g.database_url.clone().map(Secret::new),
         log: g.log.clone(),
         log_format: g.log_format,
-        metrics_token: std::env::var("AGENTHQ_METRICS_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .map(Secret::new),
+        // Secrets come from the environment only, never flags (visible in `ps`).
+        metrics_token: env_value("AGENTHQ_METRICS_TOKEN").map(Secret::new),
+        admin_email: env_value("AGENTHQ_ADMIN_EMAIL"),
+        admin_password: env_value("AGENTHQ_ADMIN_PASSWORD").map(Secret::new),
         ..Overrides::default()
     };
     if let Some(s) = serve {
@@ -145,6 +152,10 @@ fn load_settings(g: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Se
         o.workers = s.workers;
     }
     Ok(Settings::load(o)?)
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// Opens storage for a one-shot command, after finishing any interrupted tenant operation.

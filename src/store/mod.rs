@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 
+use crate::auth::{Email, Role, User, UserId};
 use crate::config::{Backend, Settings};
 use crate::data_dir::DataDir;
 use crate::domain::{Tenant, TenantId, TenantStatus};
@@ -39,6 +40,23 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn probe_writable(&self) -> Result<(), StoreError>;
     /// Flushes and closes: called once at shutdown.
     fn close(&self);
+
+    /// Inserts a user with its password hash; a taken email is [`StoreError::Conflict`].
+    fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
+    /// A user and its password hash.
+    fn user_by_email(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
+    fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<(), StoreError>;
+    /// Gives a user a role in a tenant (adding or changing the membership).
+    fn upsert_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(), StoreError>;
+    /// Whether any platform admin exists.
+    fn has_platform_admin(&self) -> Result<bool, StoreError>;
+    /// The tenants a user belongs to, with the role in each, by slug.
+    fn memberships_of(&self, user: UserId) -> Result<Vec<(String, Role)>, StoreError>;
 }
 
 /// A claim on a tenant id that is being provisioned. While a process holds it, no other process

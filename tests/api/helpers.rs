@@ -171,7 +171,9 @@ pub fn agenthq_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) ->
         .env("AGENTHQ_DATA_DIR", data_dir)
         .env_remove("AGENTHQ_LOG")
         .env_remove("AGENTHQ_CONFIG")
-        .env_remove("AGENTHQ_FAILPOINT");
+        .env_remove("AGENTHQ_FAILPOINT")
+        .env_remove("AGENTHQ_ADMIN_EMAIL")
+        .env_remove("AGENTHQ_ADMIN_PASSWORD");
     for (k, v) in env {
         cmd.env(k, v);
     }

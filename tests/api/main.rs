@@ -10,3 +10,4 @@ mod isolation;
 mod ops;
 mod resolution;
 mod storage_failures;
+mod users;

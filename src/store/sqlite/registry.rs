@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
+use crate::auth::{Email, Role, User, UserId};
 use crate::config::StorageSettings;
 use crate::data_dir::DataDir;
 use crate::domain::{Plan, Tenant, TenantId, TenantSlug, TenantStatus};
@@ -188,6 +189,122 @@ impl RegistryStore for SqliteRegistry {
                 .execute([format_time(&Utc::now())])?;
             Ok(())
         })
+    }
+
+    fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            let taken: bool = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)")?
+                .query_row([user.email.as_str()], |r| r.get(0))?;
+            if taken {
+                return Err(StoreError::Conflict(format!(
+                    "a user with email '{}' already exists",
+                    user.email
+                )));
+            }
+            let created = format_time(&user.created_at);
+            tx.prepare_cached(
+                "INSERT INTO users (id, email, password_hash, is_platform_admin, created_at, \
+                 updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            )?
+            .execute(params![
+                user.id.to_string(),
+                user.email.as_str(),
+                password_hash,
+                user.is_platform_admin,
+                created,
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn user_by_email(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, email, is_platform_admin, created_at, password_hash \
+             FROM users WHERE email = ?1",
+        )?;
+        let mut rows = stmt.query([email.as_str()])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let id: String = row.get(0)?;
+        let email: String = row.get(1)?;
+        let created: String = row.get(3)?;
+        let user = User {
+            id: UserId::parse(&id).map_err(|e| StoreError::Corrupt(format!("user id: {e}")))?,
+            email: Email::parse(&email).map_err(StoreError::Corrupt)?,
+            is_platform_admin: row.get(2)?,
+            created_at: parse_time(&created)?,
+        };
+        Ok(Some((user, row.get(4)?)))
+    }
+
+    fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE users SET password_hash = ?1, updated_at = ?2 WHERE id = ?3",
+                )?
+                .execute(params![
+                    password_hash,
+                    format_time(&Utc::now()),
+                    id.to_string()
+                ])?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+
+    fn upsert_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            let now = format_time(&Utc::now());
+            tx.prepare_cached(
+                "INSERT INTO memberships (tenant_id, user_id, role, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?4) \
+                 ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = ?3, updated_at = ?4",
+            )?
+            .execute(params![
+                tenant.to_string(),
+                user.to_string(),
+                role.as_str(),
+                now
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn has_platform_admin(&self) -> Result<bool, StoreError> {
+        let conn = self.pool.get()?;
+        let exists = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE is_platform_admin = 1)")?
+            .query_row([], |r| r.get(0))?;
+        Ok(exists)
+    }
+
+    fn memberships_of(&self, user: UserId) -> Result<Vec<(String, Role)>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT t.slug, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
+             WHERE m.user_id = ?1 AND t.status = 'active' ORDER BY t.slug",
+        )?;
+        let mut rows = stmt.query([user.to_string()])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let role: String = row.get(1)?;
+            out.push((row.get(0)?, role.parse().map_err(StoreError::Corrupt)?));
+        }
+        Ok(out)
     }
 
     fn close(&self) {
