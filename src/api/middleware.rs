@@ -29,7 +29,40 @@ fn request_id(req: &ServiceRequest) -> String {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         })
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+        .map_or_else(new_request_id, str::to_owned)
+}
+
+/// A UUIDv7 (time-ordered, so ids sort like the log) from a per-thread generator.
+///
+/// NOTE: `Uuid::now_v7()` serialises every call through a global mutex (its monotonic
+/// counter); ids only need to be unique, so each worker thread uses its own random state.
+fn new_request_id() -> String {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new(seed());
+    }
+    fn seed() -> u64 {
+        // One OS-random value per thread; `| 1` keeps the xorshift state non-zero.
+        (uuid::Uuid::new_v4().as_u128() as u64) | 1
+    }
+    let random = STATE.with(|state| {
+        // xorshift64*: fast and good enough for uniqueness (not for secrets).
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    });
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut bytes = [0u8; 10];
+    bytes[..8].copy_from_slice(&random.to_le_bytes());
+    bytes[8..].copy_from_slice(&(std::process::id() as u16).to_le_bytes());
+    uuid::Builder::from_unix_timestamp_millis(millis, &bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 pub async fn observe(
@@ -98,4 +131,19 @@ pub async fn observe(
         tracing::info!(status = status.as_u16(), route, latency_ms, "request");
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_version_7_uuids() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(10) {
+            assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+        }
+    }
 }

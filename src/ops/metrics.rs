@@ -1,15 +1,38 @@
 //! Prometheus metrics of the process: HTTP traffic, tenants and storage, process resources.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::domain::TenantStatus;
 
+/// The metric handles of one (metrics instance, status, method) under a route.
+struct Handles {
+    instance: usize,
+    status: u16,
+    method: String,
+    requests: IntCounter,
+    duration: Histogram,
+}
+
+/// Metric handles by route template, per thread: looked up without allocating.
+type HandleCache = HashMap<String, Vec<Handles>>;
+
+thread_local! {
+    static HANDLES: RefCell<HandleCache> = RefCell::new(HashMap::new());
+}
+
+/// Tells apart `Metrics` instances in the per-thread cache (tests run several servers).
+static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(0);
+
 pub struct Metrics {
+    instance: usize,
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
@@ -63,6 +86,7 @@ impl Metrics {
             registry.register(Box::new(ProcessMetrics(process)))?;
         }
         Ok(Self {
+            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
             registry,
             http_requests,
             http_duration,
@@ -72,13 +96,36 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let status = status.to_string();
-        self.http_requests
-            .with_label_values(&[method, route, status.as_str()])
-            .inc();
-        self.http_duration
-            .with_label_values(&[method, route])
-            .observe(elapsed.as_secs_f64());
+        // NOTE: `with_label_values` hashes the labels and takes a lock twice per request; it
+        // was the costliest line of the middleware in profiles. Each worker thread keeps the
+        // handles it has used (the label set is bounded: route templates, not paths).
+        HANDLES.with_borrow_mut(|handles| {
+            let for_route = match handles.get_mut(route) {
+                Some(v) => v,
+                None => handles.entry(route.to_owned()).or_default(),
+            };
+            let found = for_route.iter().position(|h| {
+                h.instance == self.instance && h.status == status && h.method == method
+            });
+            let index = found.unwrap_or_else(|| {
+                let status_text = status.to_string();
+                for_route.push(Handles {
+                    instance: self.instance,
+                    status,
+                    method: method.to_owned(),
+                    requests: self.http_requests.with_label_values(&[
+                        method,
+                        route,
+                        status_text.as_str(),
+                    ]),
+                    duration: self.http_duration.with_label_values(&[method, route]),
+                });
+                for_route.len() - 1
+            });
+            let h = &for_route[index];
+            h.requests.inc();
+            h.duration.observe(elapsed.as_secs_f64());
+        });
     }
 
     pub fn set_tenant_counts(&self, counts: impl IntoIterator<Item = (TenantStatus, i64)>) {
