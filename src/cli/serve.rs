@@ -7,6 +7,10 @@ use crate::domain::{Plan, TenantSlug};
 use crate::startup::{Application, shutdown_signal};
 use crate::tenancy::{NewTenant, TenancyError};
 
+/// The server's log filter unless configured: refinery announces every migration of every
+/// tenant database at `info`, in multi-line messages, which drowns the request log.
+const DEFAULT_SERVER_LOG: &str = "info,refinery_core=warn";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Serve,
@@ -15,7 +19,7 @@ pub enum Mode {
 }
 
 pub fn run(settings: Settings, mode: Mode) -> anyhow::Result<()> {
-    crate::telemetry::init(settings.log_filter("info"), settings.log_format);
+    crate::telemetry::init(settings.log_filter(DEFAULT_SERVER_LOG), settings.log_format);
     crate::ops::raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
