@@ -16,6 +16,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::api::{self, extract, middleware};
+use crate::auth::login::Sessions;
 use crate::auth::users::Users;
 use crate::auth::{Email, Password, PasswordHasher};
 use crate::config::Settings;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub storage: Storage,
     pub directory: Arc<TenantDirectory>,
     pub lifecycle: TenantLifecycle,
+    pub sessions: Sessions,
     pub metrics: Arc<Metrics>,
 }
 
@@ -101,7 +103,8 @@ impl Application {
         if report != Default::default() {
             tracing::warn!(?report, "recovered interrupted tenant operations");
         }
-        ensure_platform_admin(&settings, &storage).await?;
+        let hasher = PasswordHasher::new().context("cannot set up password hashing")?;
+        ensure_platform_admin(&settings, &storage, hasher.clone()).await?;
         let directory = Arc::new(TenantDirectory::new());
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let state = web::Data::new(AppState {
@@ -109,6 +112,7 @@ impl Application {
             storage: storage.clone(),
             directory: directory.clone(),
             lifecycle,
+            sessions: Sessions::new(storage.clone(), hasher),
             metrics,
         });
         {
@@ -196,7 +200,11 @@ impl Application {
 }
 
 /// Creates the first platform admin from the settings on a fresh install, or says how to.
-async fn ensure_platform_admin(settings: &Settings, storage: &Storage) -> anyhow::Result<()> {
+async fn ensure_platform_admin(
+    settings: &Settings,
+    storage: &Storage,
+    hasher: PasswordHasher,
+) -> anyhow::Result<()> {
     let admin = match &settings.bootstrap_admin {
         Some((email, password)) => Some((
             Email::parse(email).map_err(|e| anyhow::anyhow!("invalid AGENTHQ_ADMIN_EMAIL: {e}"))?,
@@ -205,7 +213,7 @@ async fn ensure_platform_admin(settings: &Settings, storage: &Storage) -> anyhow
         )),
         None => None,
     };
-    let users = Users::new(storage.clone(), PasswordHasher::new()?);
+    let users = Users::new(storage.clone(), hasher);
     let exists = tokio::task::spawn_blocking(move || users.bootstrap_admin(admin))
         .await
         .context("admin set-up task failed")?

@@ -1,5 +1,6 @@
 //! The HTTP API: routes and their handlers (parse, call a service, shape the response).
 
+mod auth;
 mod error;
 pub mod extract;
 pub mod middleware;
@@ -17,5 +18,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").get(ops::readyz))
         .service(web::resource("/version").get(ops::version))
         .service(web::resource("/metrics").get(ops::metrics))
-        .service(web::scope("/api").service(web::resource("/tenant").get(tenant::current)));
+        .service(
+            web::scope("/api")
+                .service(web::resource("/tenant").get(tenant::current))
+                .service(web::resource("/auth/login").post(auth::login))
+                .service(web::resource("/auth/logout").post(auth::logout))
+                .service(web::resource("/auth/me").get(auth::me)),
+        );
 }

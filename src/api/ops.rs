@@ -93,6 +93,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::session::SessionRecord;
     use crate::auth::{Email, Role, User, UserId};
     use crate::config::{Overrides, Settings};
     use crate::domain::{Tenant, TenantId, TenantStatus};
@@ -146,6 +147,22 @@ mod tests {
         fn upsert_membership(&self, _: TenantId, _: UserId, _: Role) -> Result<(), StoreError> {
             Err(StoreError::Unavailable("read-only".into()))
         }
+        fn insert_session(&self, _: &str, _: UserId, _: &SessionRecord) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn session(&self, _: &str) -> Result<Option<(User, SessionRecord)>, StoreError> {
+            Ok(None)
+        }
+        fn touch_session(
+            &self,
+            _: &str,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn delete_session(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
         fn has_platform_admin(&self) -> Result<bool, StoreError> {
             Ok(true)
         }
@@ -170,6 +187,13 @@ mod tests {
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             lifecycle: TenantLifecycle::new(storage.clone()),
+            sessions: crate::auth::login::Sessions::new(
+                storage.clone(),
+                crate::auth::PasswordHasher::with_params(
+                    argon2::Params::new(256, 1, 1, None).unwrap(),
+                )
+                .unwrap(),
+            ),
             storage,
             directory: Arc::new(TenantDirectory::new()),
             metrics: Arc::new(Metrics::new().unwrap()),

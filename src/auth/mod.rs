@@ -1,6 +1,8 @@
 //! Identity: passwords, users and roles. (Sessions, API tokens and RBAC build on these.)
 
+pub mod login;
 pub mod password;
+pub mod session;
 pub mod user;
 pub mod users;
 

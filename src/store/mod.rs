@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 
+use chrono::{DateTime, Utc};
+
+use crate::auth::session::SessionRecord;
 use crate::auth::{Email, Role, User, UserId};
 use crate::config::{Backend, Settings};
 use crate::data_dir::DataDir;
@@ -53,6 +56,16 @@ pub trait RegistryStore: Send + Sync + 'static {
         user: UserId,
         role: Role,
     ) -> Result<(), StoreError>;
+    fn insert_session(
+        &self,
+        id_hash: &str,
+        user: UserId,
+        session: &SessionRecord,
+    ) -> Result<(), StoreError>;
+    /// A session and its user.
+    fn session(&self, id_hash: &str) -> Result<Option<(User, SessionRecord)>, StoreError>;
+    fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
     /// Whether any platform admin exists.
     fn has_platform_admin(&self) -> Result<bool, StoreError>;
     /// The tenants a user belongs to, with the role in each, by slug.

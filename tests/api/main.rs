@@ -2,6 +2,7 @@
 //! data dir (or runs the real binary) and talks HTTP to it.
 
 mod assets;
+mod auth;
 mod cli;
 mod crash_safety;
 mod errors;

@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
+use crate::auth::session::SessionRecord;
 use crate::auth::{Email, Role, User, UserId};
 use crate::config::StorageSettings;
 use crate::data_dir::DataDir;
@@ -46,6 +47,19 @@ pub(crate) fn format_time(t: &DateTime<Utc>) -> String {
 pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
     crate::domain::time::parse_rfc3339(s)
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp '{s}': {e}")))
+}
+
+/// Reads a user from the first four columns: id, email, is_platform_admin, created_at.
+fn user_from_row(row: &Row<'_>) -> Result<User, StoreError> {
+    let id: String = row.get(0)?;
+    let email: String = row.get(1)?;
+    let created: String = row.get(3)?;
+    Ok(User {
+        id: UserId::parse(&id).map_err(|e| StoreError::Corrupt(format!("user id: {e}")))?,
+        email: Email::parse(&email).map_err(StoreError::Corrupt)?,
+        is_platform_admin: row.get(2)?,
+        created_at: parse_time(&created)?,
+    })
 }
 
 /// Reads a tenant row. Values that do not parse mean the registry was edited by hand or
@@ -229,15 +243,7 @@ impl RegistryStore for SqliteRegistry {
         let Some(row) = rows.next()? else {
             return Ok(None);
         };
-        let id: String = row.get(0)?;
-        let email: String = row.get(1)?;
-        let created: String = row.get(3)?;
-        let user = User {
-            id: UserId::parse(&id).map_err(|e| StoreError::Corrupt(format!("user id: {e}")))?,
-            email: Email::parse(&email).map_err(StoreError::Corrupt)?,
-            is_platform_admin: row.get(2)?,
-            created_at: parse_time(&created)?,
-        };
+        let user = user_from_row(row)?;
         Ok(Some((user, row.get(4)?)))
     }
 
@@ -280,6 +286,68 @@ impl RegistryStore for SqliteRegistry {
                 role.as_str(),
                 now
             ])?;
+            Ok(())
+        })
+    }
+
+    fn insert_session(
+        &self,
+        id_hash: &str,
+        user: UserId,
+        session: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            tx.prepare_cached(
+                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                id_hash,
+                user.to_string(),
+                format_time(&session.created_at),
+                format_time(&session.last_seen_at),
+                format_time(&session.expires_at),
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, id_hash: &str) -> Result<Option<(User, SessionRecord)>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT u.id, u.email, u.is_platform_admin, u.created_at, \
+                    s.created_at, s.last_seen_at, s.expires_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
+        )?;
+        let mut rows = stmt.query([id_hash])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let user = user_from_row(row)?;
+        let text = |i: usize| -> Result<String, StoreError> { Ok(row.get::<_, String>(i)?) };
+        let session = SessionRecord {
+            created_at: parse_time(&text(4)?)?,
+            last_seen_at: parse_time(&text(5)?)?,
+            expires_at: parse_time(&text(6)?)?,
+        };
+        Ok(Some((user, session)))
+    }
+
+    fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            tx.prepare_cached("UPDATE sessions SET last_seen_at = ?1 WHERE id_hash = ?2")?
+                .execute(params![format_time(&at), id_hash])?;
+            Ok(())
+        })
+    }
+
+    fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            tx.prepare_cached("DELETE FROM sessions WHERE id_hash = ?1")?
+                .execute([id_hash])?;
             Ok(())
         })
     }
