@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::api::{self, extract, middleware};
 use crate::auth::login::Sessions;
+use crate::auth::tokens::Tokens;
 use crate::auth::users::Users;
 use crate::auth::{Email, Password, PasswordHasher};
 use crate::config::Settings;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub directory: Arc<TenantDirectory>,
     pub lifecycle: TenantLifecycle,
     pub sessions: Sessions,
+    pub tokens: Tokens,
     pub metrics: Arc<Metrics>,
 }
 
@@ -113,6 +115,7 @@ impl Application {
             directory: directory.clone(),
             lifecycle,
             sessions: Sessions::new(storage.clone(), hasher),
+            tokens: Tokens::new(storage.clone()),
             metrics,
         });
         {
@@ -139,6 +142,7 @@ impl Application {
                 .app_data(extract::query_config())
                 .app_data(extract::path_config())
                 .wrap(extract::json_error_responses())
+                .wrap(from_fn(middleware::authenticate))
                 .wrap(from_fn(middleware::observe))
                 .configure(api::configure)
                 .default_service(web::to(crate::ops::assets::serve_or_not_found))

@@ -10,7 +10,9 @@ use actix_web::{Error, HttpMessage, ResponseError, web};
 use tracing::Instrument;
 
 use super::ApiError;
+use crate::auth::token::{self, TokenSecret};
 use crate::startup::AppState;
+use crate::tenancy::CredentialTenant;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -131,6 +133,51 @@ pub async fn observe(
         tracing::info!(status = status.as_u16(), route, latency_ms, "request");
     }
     Ok(res)
+}
+
+/// Authenticates API tokens (`Authorization: Bearer ahq_…`): a usable token binds the request
+/// to its tenant (a [`CredentialTenant`]) and becomes its principal; any other `ahq_` bearer is
+/// refused with 401. Requests without one pass through (session cookies are checked by the
+/// routes that need them; `/metrics` has its own bearer token).
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|v| v.starts_with(token::PREFIX))
+        .map(str::to_owned);
+    let Some(value) = bearer else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let refuse = |req: ServiceRequest, e: ApiError| {
+        Ok(req.into_response(e.error_response()).map_into_right_body())
+    };
+    let Some(secret) = TokenSecret::presented(&value) else {
+        return refuse(req, ApiError::unauthenticated("malformed API token"));
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return refuse(req, ApiError::internal("application state missing"));
+    };
+    let found = web::block(move || state.tokens.authenticate(&secret)).await;
+    match found {
+        Ok(Ok(Some(token))) => {
+            req.extensions_mut()
+                .insert(CredentialTenant(token.tenant.clone()));
+            req.extensions_mut().insert(token);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Ok(Ok(None)) => refuse(
+            req,
+            ApiError::unauthenticated("the API token is invalid, expired or revoked"),
+        ),
+        Ok(Err(e)) => refuse(req, e.into()),
+        Err(e) => refuse(req, ApiError::internal(e)),
+    }
 }
 
 #[cfg(test)]

@@ -94,6 +94,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::auth::session::SessionRecord;
+    use crate::auth::token::ApiToken;
     use crate::auth::{Email, Role, User, UserId};
     use crate::config::{Overrides, Settings};
     use crate::domain::{Tenant, TenantId, TenantStatus};
@@ -163,6 +164,22 @@ mod tests {
         fn delete_session(&self, _: &str) -> Result<(), StoreError> {
             Ok(())
         }
+        fn insert_api_token(&self, _: &ApiToken, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn api_token_by_hash(&self, _: &str) -> Result<Option<ApiToken>, StoreError> {
+            Ok(None)
+        }
+        fn touch_api_token(
+            &self,
+            _: &str,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn membership_role(&self, _: TenantId, _: UserId) -> Result<Option<Role>, StoreError> {
+            Ok(None)
+        }
         fn has_platform_admin(&self) -> Result<bool, StoreError> {
             Ok(true)
         }
@@ -194,6 +211,7 @@ mod tests {
                 )
                 .unwrap(),
             ),
+            tokens: crate::auth::tokens::Tokens::new(storage.clone()),
             storage,
             directory: Arc::new(TenantDirectory::new()),
             metrics: Arc::new(Metrics::new().unwrap()),

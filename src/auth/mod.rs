@@ -3,6 +3,8 @@
 pub mod login;
 pub mod password;
 pub mod session;
+pub mod token;
+pub mod tokens;
 pub mod user;
 pub mod users;
 

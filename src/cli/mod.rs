@@ -3,6 +3,7 @@
 mod migrate;
 mod serve;
 mod tenant;
+mod token;
 mod user;
 
 use std::path::PathBuf;
@@ -93,6 +94,11 @@ enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
+    /// Issue API tokens.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -123,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => migrate::run(settings, args),
         Command::Tenant { command } => tenant::run(settings, command),
         Command::User { command } => user::run(settings, command),
+        Command::Token { command } => token::run(settings, command),
         Command::Version => {
             println!("agenthq {}", crate::VERSION);
             Ok(())

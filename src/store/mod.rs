@@ -16,6 +16,7 @@ pub use error::StoreError;
 use chrono::{DateTime, Utc};
 
 use crate::auth::session::SessionRecord;
+use crate::auth::token::ApiToken;
 use crate::auth::{Email, Role, User, UserId};
 use crate::config::{Backend, Settings};
 use crate::data_dir::DataDir;
@@ -66,6 +67,12 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn session(&self, id_hash: &str) -> Result<Option<(User, SessionRecord)>, StoreError>;
     fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    fn insert_api_token(&self, token: &ApiToken, token_hash: &str) -> Result<(), StoreError>;
+    /// A token by the hash of its secret (revoked and expired ones included).
+    fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    fn touch_api_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A user's role in a tenant, if they are a member.
+    fn membership_role(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError>;
     /// Whether any platform admin exists.
     fn has_platform_admin(&self) -> Result<bool, StoreError>;
     /// The tenants a user belongs to, with the role in each, by slug.

@@ -11,4 +11,5 @@ mod isolation;
 mod ops;
 mod resolution;
 mod storage_failures;
+mod tokens;
 mod users;

@@ -1,0 +1,119 @@
+//! Issuing and checking API tokens.
+
+use chrono::Duration;
+
+use super::token::{ApiToken, TokenSecret};
+use super::{Email, Role};
+use crate::domain::{TenantStatus, now};
+use crate::store::{Storage, StoreError};
+
+/// A token's `last_used_at` is written at most this often.
+const TOUCH_INTERVAL: Duration = Duration::minutes(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("cannot generate a token: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What to issue.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub tenant: String,
+    pub email: Email,
+    pub name: String,
+    /// Defaults to the creator's role; may not exceed it.
+    pub role: Option<Role>,
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Clone)]
+pub struct Tokens {
+    storage: Storage,
+}
+
+impl Tokens {
+    pub fn new(storage: Storage) -> Self {
+        Self { storage }
+    }
+
+    /// Issues a token; the secret is returned once and only its hash is stored.
+    pub fn create(&self, new: NewToken) -> Result<(ApiToken, TokenSecret), TokenError> {
+        let name = new.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(TokenError::Invalid(
+                "a token name must be 1 to 100 characters".into(),
+            ));
+        }
+        let registry = &self.storage.registry;
+        let tenant = registry
+            .tenant_by_slug(&new.tenant)?
+            .filter(|t| matches!(t.status, TenantStatus::Active | TenantStatus::Suspended))
+            .ok_or_else(|| TokenError::NotFound(format!("no tenant with slug '{}'", new.tenant)))?;
+        let (user, _) = registry
+            .user_by_email(&new.email)?
+            .ok_or_else(|| TokenError::NotFound(format!("no user with email '{}'", new.email)))?;
+        let creator_role = registry
+            .membership_role(tenant.id, user.id)?
+            .ok_or_else(|| {
+                TokenError::Forbidden(format!(
+                    "{} is not a member of tenant '{}'",
+                    user.email, tenant.slug
+                ))
+            })?;
+        let role = new.role.unwrap_or(creator_role);
+        if role > creator_role {
+            return Err(TokenError::Forbidden(format!(
+                "a token cannot have a higher role ({role}) than its creator ({creator_role})"
+            )));
+        }
+        let created_at = now();
+        let token = ApiToken {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.id,
+            tenant: tenant.slug.to_string(),
+            user_id: user.id,
+            name,
+            role,
+            created_at,
+            expires_at: new
+                .expires_in_days
+                .map(|d| created_at + Duration::days(i64::from(d))),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let secret = TokenSecret::generate().map_err(|e| TokenError::Random(e.to_string()))?;
+        registry.insert_api_token(&token, &secret.hash())?;
+        tracing::info!(token_id = %token.id, tenant = %token.tenant, %role, "API token issued");
+        Ok((token, secret))
+    }
+
+    /// The token a bearer secret stands for, if it is usable now and its creator is still a
+    /// member (the effective role is the lower of the token's and the creator's current one).
+    pub fn authenticate(&self, secret: &TokenSecret) -> Result<Option<ApiToken>, StoreError> {
+        let registry = &self.storage.registry;
+        let Some(mut token) = registry.api_token_by_hash(&secret.hash())? else {
+            return Ok(None);
+        };
+        let at = now();
+        if !token.is_usable(at) {
+            return Ok(None);
+        }
+        let Some(member_role) = registry.membership_role(token.tenant_id, token.user_id)? else {
+            return Ok(None);
+        };
+        token.role = token.role.min(member_role);
+        if token.last_used_at.is_none_or(|t| at - t >= TOUCH_INTERVAL) {
+            registry.touch_api_token(&token.id, at)?;
+        }
+        Ok(Some(token))
+    }
+}
