@@ -1,10 +1,12 @@
 //! The HTTP API: routes and their handlers (parse, call a service, shape the response).
 
+mod admin;
 mod auth;
 mod error;
 pub mod extract;
 pub mod middleware;
 mod ops;
+pub mod principal;
 mod tenant;
 
 use actix_web::web;
@@ -23,6 +25,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/tenant").get(tenant::current))
                 .service(web::resource("/auth/login").post(auth::login))
                 .service(web::resource("/auth/logout").post(auth::logout))
-                .service(web::resource("/auth/me").get(auth::me)),
+                .service(web::resource("/auth/me").get(auth::me))
+                .service(
+                    web::resource("/admin/tenants")
+                        .get(admin::list)
+                        .post(admin::create),
+                )
+                .service(
+                    web::resource("/admin/tenants/{slug}")
+                        .get(admin::get)
+                        .delete(admin::delete),
+                )
+                .service(web::resource("/admin/tenants/{slug}/suspend").post(admin::suspend))
+                .service(web::resource("/admin/tenants/{slug}/resume").post(admin::resume)),
         );
 }

@@ -2,6 +2,7 @@
 
 pub mod login;
 pub mod password;
+pub mod policy;
 pub mod session;
 pub mod token;
 pub mod tokens;

@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real server on a free loopback port with its own temp
 //! data dir (or runs the real binary) and talks HTTP to it.
 
+mod admin;
 mod assets;
 mod auth;
 mod cli;

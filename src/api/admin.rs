@@ -1,0 +1,153 @@
+//! The platform admin API: `/api/admin/tenants`.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ApiError;
+use super::principal::PlatformAdmin;
+use crate::domain::{Plan, Tenant, TenantSlug};
+use crate::startup::AppState;
+use crate::tenancy::{NewTenant, TenancyError};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    slug: String,
+    name: Option<String>,
+    plan: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    purge: bool,
+}
+
+/// Runs a lifecycle operation off the async workers, then makes the server see its effect.
+async fn lifecycle<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    op: impl FnOnce(&AppState) -> Result<T, TenancyError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let s = state.clone();
+    web::block(move || {
+        let out = op(&s)?;
+        s.sync_directory_now()?;
+        Ok::<_, TenancyError>(out)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::from)
+}
+
+pub async fn create(
+    _admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    body: web::Json<CreateTenant>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let slug =
+        TenantSlug::parse(&body.slug).map_err(|e| ApiError::validation("slug", e.to_string()))?;
+    let plan = match body.plan.as_deref() {
+        Some(p) => p
+            .parse::<Plan>()
+            .map_err(|e| ApiError::validation("plan", e))?,
+        None => Plan::Free,
+    };
+    let name = body.name;
+    let tenant = lifecycle(&state, move |s| {
+        s.lifecycle.create(NewTenant { slug, name, plan })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(tenant))
+}
+
+pub async fn list(
+    _admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::validation("limit", "must be between 1 and 100"));
+    }
+    let cursor = query.cursor.clone();
+    let tenants: Vec<Tenant> = lifecycle(&state, |s| s.lifecycle.list()).await?;
+    // Tenants are in creation order and ids are time-ordered UUIDv7: the cursor is the last id.
+    let start = match &cursor {
+        Some(c) => tenants
+            .iter()
+            .position(|t| t.id.to_string() == *c)
+            .map(|i| i + 1)
+            .ok_or_else(|| ApiError::validation("cursor", "unknown cursor"))?,
+        None => 0,
+    };
+    let page: Vec<&Tenant> = tenants.iter().skip(start).take(limit).collect();
+    let next = (start + page.len() < tenants.len())
+        .then(|| page.last().map(|t| t.id.to_string()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "items": page, "next_cursor": next })))
+}
+
+pub async fn get(
+    _admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let tenant = lifecycle(&state, move |s| s.lifecycle.get(&slug)).await?;
+    Ok(HttpResponse::Ok().json(tenant))
+}
+
+pub async fn suspend(
+    _admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let tenant = lifecycle(&state, move |s| s.lifecycle.suspend(&slug)).await?;
+    Ok(HttpResponse::Ok().json(tenant))
+}
+
+pub async fn resume(
+    _admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let tenant = lifecycle(&state, move |s| s.lifecycle.resume(&slug)).await?;
+    Ok(HttpResponse::Ok().json(tenant))
+}
+
+/// Soft delete; `?purge=true` also removes the data for good (deleting first if needed).
+pub async fn delete(
+    _admin: PlatformAdmin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    query: web::Query<DeleteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let purge = query.purge;
+    lifecycle(&state, move |s| {
+        let current = s.lifecycle.get(&slug)?;
+        if current.status != crate::domain::TenantStatus::Deleted {
+            s.lifecycle.delete(&slug)?;
+        } else if !purge {
+            return Err(TenancyError::Conflict(format!(
+                "tenant '{slug}' is already deleted"
+            )));
+        }
+        if purge {
+            s.lifecycle.purge(&slug)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
