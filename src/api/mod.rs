@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod error;
 pub mod extract;
+mod members;
 pub mod middleware;
 mod ops;
 pub mod principal;
@@ -37,6 +38,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .delete(admin::delete),
                 )
                 .service(web::resource("/admin/tenants/{slug}/suspend").post(admin::suspend))
-                .service(web::resource("/admin/tenants/{slug}/resume").post(admin::resume)),
+                .service(web::resource("/admin/tenants/{slug}/resume").post(admin::resume))
+                .service(
+                    web::resource("/members")
+                        .get(members::list)
+                        .post(members::add),
+                )
+                .service(
+                    web::resource("/members/{user_id}")
+                        .patch(members::change)
+                        .delete(members::remove),
+                ),
         );
 }

@@ -180,6 +180,17 @@ mod tests {
         fn membership_role(&self, _: TenantId, _: UserId) -> Result<Option<Role>, StoreError> {
             Ok(None)
         }
+        fn list_members(&self, _: TenantId) -> Result<Vec<crate::store::Member>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn change_membership(
+            &self,
+            _: TenantId,
+            _: UserId,
+            _: Option<Role>,
+        ) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
         fn has_platform_admin(&self) -> Result<bool, StoreError> {
             Ok(true)
         }

@@ -90,3 +90,66 @@ impl FromRequest for PlatformAdmin {
         })
     }
 }
+
+/// A request by a member of the resolved tenant: the tenant, its store, who is asking and their
+/// role there. The only way a tenant route learns the caller's role.
+pub struct TenantMember {
+    pub ctx: crate::tenancy::TenantContext,
+    pub principal: Principal,
+    pub role: crate::auth::Role,
+}
+
+impl TenantMember {
+    /// Refuses with 403 unless the member's role allows `action` (see `auth::policy`).
+    pub fn require(&self, action: crate::auth::policy::TenantAction) -> Result<(), ApiError> {
+        if crate::auth::policy::allows(self.role, action) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "your role in tenant '{}' ({}) does not allow this; it needs {} or higher",
+                self.ctx.tenant.slug,
+                self.role,
+                action.minimum_role()
+            )))
+        }
+    }
+}
+
+impl FromRequest for TenantMember {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let principal = Principal::from_request(req, payload);
+        let ctx = crate::tenancy::TenantContext::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let principal = principal.await?;
+            let ctx = ctx.await?;
+            let role = match &principal {
+                // The middleware bound the request to the token's tenant (TENANT_MISMATCH
+                // otherwise), so the token's role is its role here.
+                Principal::Token(token) => Some(token.role),
+                Principal::User(user) => {
+                    let state =
+                        state.ok_or_else(|| ApiError::internal("application state missing"))?;
+                    let (tenant, user) = (ctx.tenant.id, user.id);
+                    web::block(move || state.storage.registry.membership_role(tenant, user))
+                        .await
+                        .map_err(ApiError::internal)??
+                }
+            };
+            let role = role.ok_or_else(|| {
+                ApiError::forbidden(format!(
+                    "you are not a member of tenant '{}'",
+                    ctx.tenant.slug
+                ))
+            })?;
+            Ok(TenantMember {
+                ctx,
+                principal,
+                role,
+            })
+        })
+    }
+}

@@ -73,6 +73,17 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn touch_api_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// A user's role in a tenant, if they are a member.
     fn membership_role(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError>;
+    /// The members of a tenant with their roles, by email.
+    fn list_members(&self, tenant: TenantId) -> Result<Vec<Member>, StoreError>;
+    /// Changes (`Some`) or removes (`None`) a membership in one transaction that refuses, with
+    /// [`StoreError::Conflict`], to leave the tenant without an owner. No membership is
+    /// [`StoreError::NotFound`].
+    fn change_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Option<Role>,
+    ) -> Result<(), StoreError>;
     /// Whether any platform admin exists.
     fn has_platform_admin(&self) -> Result<bool, StoreError>;
     /// The tenants a user belongs to, with the role in each, by slug.
@@ -142,6 +153,16 @@ pub trait TenantStore: Send + Sync + 'static {
     fn tenant_id(&self) -> TenantId;
     fn workspace(&self) -> Result<Workspace, StoreError>;
     fn rename_workspace(&self, name: &str) -> Result<Workspace, StoreError>;
+}
+
+/// A member of a tenant, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Member {
+    pub user_id: UserId,
+    pub email: Email,
+    pub role: Role,
+    #[serde(serialize_with = "crate::domain::time::serialize")]
+    pub created_at: DateTime<Utc>,
 }
 
 /// The storage of one instance: the registry and the tenant databases of the chosen backend.

@@ -9,6 +9,7 @@ mod crash_safety;
 mod errors;
 mod helpers;
 mod isolation;
+mod members;
 mod ops;
 mod resolution;
 mod storage_failures;

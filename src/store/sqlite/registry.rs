@@ -15,7 +15,7 @@ use crate::config::StorageSettings;
 use crate::data_dir::DataDir;
 use crate::domain::{Plan, Tenant, TenantId, TenantSlug, TenantStatus};
 use crate::store::migrations::MigrationSet;
-use crate::store::{RegistryStore, StoreError};
+use crate::store::{Member, RegistryStore, StoreError};
 
 const TENANT_COLUMNS: &str = "id, slug, name, status, plan, created_at, updated_at";
 
@@ -427,6 +427,84 @@ impl RegistryStore for SqliteRegistry {
             .optional()?;
         role.map(|r| r.parse().map_err(StoreError::Corrupt))
             .transpose()
+    }
+
+    fn list_members(&self, tenant: TenantId) -> Result<Vec<Member>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT u.id, u.email, m.role, m.created_at FROM memberships m \
+             JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ?1 ORDER BY u.email",
+        )?;
+        let mut rows = stmt.query([tenant.to_string()])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let email: String = row.get(1)?;
+            let role: String = row.get(2)?;
+            let created: String = row.get(3)?;
+            out.push(Member {
+                user_id: UserId::parse(&id)
+                    .map_err(|e| StoreError::Corrupt(format!("user id: {e}")))?,
+                email: Email::parse(&email).map_err(StoreError::Corrupt)?,
+                role: role.parse().map_err(StoreError::Corrupt)?,
+                created_at: parse_time(&created)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn change_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Option<Role>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            let (t, u) = (tenant.to_string(), user.to_string());
+            let current: Option<String> = tx
+                .prepare_cached(
+                    "SELECT role FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
+                )?
+                .query_row([&t, &u], |r| r.get(0))
+                .optional()?;
+            let current = current.ok_or(StoreError::NotFound)?;
+            if current == Role::Owner.as_str() && role != Some(Role::Owner) {
+                let owners: i64 = tx
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM memberships WHERE tenant_id = ?1 AND role = 'owner'",
+                    )?
+                    .query_row([&t], |r| r.get(0))?;
+                if owners <= 1 {
+                    return Err(StoreError::Conflict(
+                        "the last owner of a tenant can be neither removed nor demoted; \
+                         make someone else owner first"
+                            .into(),
+                    ));
+                }
+            }
+            match role {
+                Some(role) => {
+                    tx.prepare_cached(
+                        "UPDATE memberships SET role = ?1, updated_at = ?2 \
+                         WHERE tenant_id = ?3 AND user_id = ?4",
+                    )?
+                    .execute(params![
+                        role.as_str(),
+                        format_time(&Utc::now()),
+                        t,
+                        u
+                    ])?;
+                }
+                None => {
+                    tx.prepare_cached(
+                        "DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2",
+                    )?
+                    .execute([&t, &u])?;
+                }
+            }
+            Ok(())
+        })
     }
 
     fn has_platform_admin(&self) -> Result<bool, StoreError> {

@@ -1,0 +1,137 @@
+//! `/api/members`: who belongs to the tenant, with which role.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ApiError;
+use super::principal::TenantMember;
+use crate::auth::policy::TenantAction;
+use crate::auth::{Email, Role, UserId};
+use crate::startup::AppState;
+use crate::store::StoreError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    email: String,
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    role: String,
+}
+
+fn parse_role(s: &str) -> Result<Role, ApiError> {
+    s.parse().map_err(|e| ApiError::validation("role", e))
+}
+
+fn parse_user_id(s: &str) -> Result<UserId, ApiError> {
+    UserId::parse(s).map_err(|_| ApiError::not_found("no such member"))
+}
+
+fn member_not_found(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::not_found("no such member"),
+        other => other.into(),
+    }
+}
+
+/// Granting, changing or removing the owner role is for owners only.
+fn require_for_role_change(
+    member: &TenantMember,
+    from: Option<Role>,
+    to: Option<Role>,
+) -> Result<(), ApiError> {
+    member.require(TenantAction::Administer)?;
+    if from == Some(Role::Owner) || to == Some(Role::Owner) {
+        member.require(TenantAction::ManageOwners)?;
+    }
+    Ok(())
+}
+
+pub async fn list(
+    member: TenantMember,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    member.require(TenantAction::Read)?;
+    let tenant = member.ctx.tenant.id;
+    let items = web::block(move || state.storage.registry.list_members(tenant))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+}
+
+pub async fn add(
+    member: TenantMember,
+    state: web::Data<AppState>,
+    body: web::Json<AddMember>,
+) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(&body.email).map_err(|e| ApiError::validation("email", e))?;
+    let role = parse_role(&body.role)?;
+    require_for_role_change(&member, None, Some(role))?;
+    let tenant = member.ctx.tenant.id;
+    let added = web::block(move || -> Result<_, ApiError> {
+        let registry = &state.storage.registry;
+        let (user, _) = registry
+            .user_by_email(&email)?
+            .ok_or_else(|| ApiError::not_found(format!("no user with email '{email}'")))?;
+        if registry.membership_role(tenant, user.id)?.is_some() {
+            return Err(ApiError::conflict(format!("{email} is already a member")));
+        }
+        registry.upsert_membership(tenant, user.id, role)?;
+        Ok(json!({ "user_id": user.id, "email": user.email, "role": role }))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Created().json(added))
+}
+
+pub async fn change(
+    member: TenantMember,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ChangeRole>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_user_id(&path)?;
+    let role = parse_role(&body.role)?;
+    let tenant = member.ctx.tenant.id;
+    let s = state.clone();
+    let current = web::block(move || s.storage.registry.membership_role(tenant, user))
+        .await
+        .map_err(ApiError::internal)??
+        .ok_or_else(|| ApiError::not_found("no such member"))?;
+    require_for_role_change(&member, Some(current), Some(role))?;
+    web::block(move || {
+        state
+            .storage
+            .registry
+            .change_membership(tenant, user, Some(role))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(member_not_found)?;
+    Ok(HttpResponse::Ok().json(json!({ "user_id": user, "role": role })))
+}
+
+pub async fn remove(
+    member: TenantMember,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_user_id(&path)?;
+    let tenant = member.ctx.tenant.id;
+    let s = state.clone();
+    let current = web::block(move || s.storage.registry.membership_role(tenant, user))
+        .await
+        .map_err(ApiError::internal)??
+        .ok_or_else(|| ApiError::not_found("no such member"))?;
+    require_for_role_change(&member, Some(current), None)?;
+    web::block(move || state.storage.registry.change_membership(tenant, user, None))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(member_not_found)?;
+    Ok(HttpResponse::NoContent().finish())
+}
