@@ -133,3 +133,30 @@ async fn a_graceful_stop_checkpoints_the_databases() {
         assert_eq!(len, 0, "{} should be checkpointed", wal.display());
     }
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in ["/", "/healthz", "/api/tenant", "/no/such/route"] {
+        let res = app.get(path).await;
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert!(
+            h["referrer-policy"]
+                .to_str()
+                .unwrap()
+                .contains("strict-origin"),
+            "{path}"
+        );
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"),
+            "{path}"
+        );
+        assert!(
+            h.get("access-control-allow-origin").is_none(),
+            "CORS is off: {path}"
+        );
+    }
+}
