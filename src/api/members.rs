@@ -8,6 +8,7 @@ use super::ApiError;
 use super::principal::TenantMember;
 use crate::auth::policy::TenantAction;
 use crate::auth::{Email, Role, UserId};
+use crate::domain::TenantId;
 use crate::startup::AppState;
 use crate::store::StoreError;
 
@@ -50,6 +51,19 @@ fn require_for_role_change(
         member.require(TenantAction::ManageOwners)?;
     }
     Ok(())
+}
+
+/// The role a user has in the tenant now; 404 when they are not a member.
+async fn current_role(
+    state: &web::Data<AppState>,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<Role, ApiError> {
+    let s = state.clone();
+    web::block(move || s.storage.registry.membership_role(tenant, user))
+        .await
+        .map_err(ApiError::internal)??
+        .ok_or_else(|| ApiError::not_found("no such member"))
 }
 
 pub async fn list(
@@ -98,11 +112,7 @@ pub async fn change(
     let user = parse_user_id(&path)?;
     let role = parse_role(&body.role)?;
     let tenant = member.ctx.tenant.id;
-    let s = state.clone();
-    let current = web::block(move || s.storage.registry.membership_role(tenant, user))
-        .await
-        .map_err(ApiError::internal)??
-        .ok_or_else(|| ApiError::not_found("no such member"))?;
+    let current = current_role(&state, tenant, user).await?;
     require_for_role_change(&member, Some(current), Some(role))?;
     web::block(move || {
         state
@@ -123,11 +133,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let user = parse_user_id(&path)?;
     let tenant = member.ctx.tenant.id;
-    let s = state.clone();
-    let current = web::block(move || s.storage.registry.membership_role(tenant, user))
-        .await
-        .map_err(ApiError::internal)??
-        .ok_or_else(|| ApiError::not_found("no such member"))?;
+    let current = current_role(&state, tenant, user).await?;
     require_for_role_change(&member, Some(current), None)?;
     web::block(move || state.storage.registry.change_membership(tenant, user, None))
         .await

@@ -3,38 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, json, spawn_app_with};
-
-const PASSWORD: &str = "correct horse battery";
-
-/// A signed-in browser: its session cookie and CSRF token.
-struct Browser {
-    cookie: String,
-    csrf: String,
-}
-
-async fn sign_in(app: &TestApp, email: &str) -> Browser {
-    let res = app
-        .client
-        .post(format!("{}/api/auth/login", app.address))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let (status, body) = json(res).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    Browser {
-        cookie,
-        csrf: body["csrf_token"].as_str().unwrap().to_owned(),
-    }
-}
+use crate::helpers::{
+    Browser, PASSWORD, TestApp, add_user, call_as, error_code, json, sign_in, spawn_app_with,
+};
 
 async fn spawn_with_admin() -> (TestApp, Browser) {
     let app = spawn_app_with(|o| {
@@ -53,19 +24,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = app
-        .client
-        .request(method, format!("{}{path}", app.address))
-        .header("Cookie", &b.cookie)
-        .header("X-CSRF-Token", &b.csrf);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    if res.status() == StatusCode::NO_CONTENT {
-        return (StatusCode::NO_CONTENT, Value::Null);
-    }
-    json(res).await
+    call_as(app, b, method, path, None, body).await
 }
 
 #[tokio::test]
@@ -245,18 +204,8 @@ async fn only_signed_in_platform_admins_may_use_the_admin_api() {
         (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
     );
 
-    // A plain member, signed in.
-    let users = agenthq::auth::users::Users::new(
-        app.state.storage.clone(),
-        agenthq::auth::PasswordHasher::new().unwrap(),
-    );
-    users
-        .create(
-            agenthq::auth::Email::parse("ada@example.com").unwrap(),
-            &agenthq::auth::Password::parse(PASSWORD.into()).unwrap(),
-            false,
-        )
-        .unwrap();
+    // A plain user, signed in.
+    add_user(&app, "ada@example.com", None);
     let ada = sign_in(&app, "ada@example.com").await;
     let (status, body) = call(
         &app,

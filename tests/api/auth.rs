@@ -3,25 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, json, spawn_app};
-
-const PASSWORD: &str = "correct horse battery";
-
-fn add_user(app: &TestApp, email: &str, tenant_role: Option<(&str, &str)>) {
-    let users = agenthq::auth::users::Users::new(
-        app.state.storage.clone(),
-        agenthq::auth::PasswordHasher::new().unwrap(),
-    );
-    let email = agenthq::auth::Email::parse(email).unwrap();
-    let password = agenthq::auth::Password::parse(PASSWORD.into()).unwrap();
-    users.create(email.clone(), &password, false).unwrap();
-    if let Some((slug, role)) = tenant_role {
-        app.create_tenant(slug);
-        users
-            .add_to_tenant(slug, &email, role.parse().unwrap())
-            .unwrap();
-    }
-}
+use crate::helpers::{PASSWORD, TestApp, add_user, error_code, json, spawn_app};
 
 async fn login(app: &TestApp, email: &str, password: &str) -> (StatusCode, Value, Option<String>) {
     let res = app
@@ -57,6 +39,7 @@ async fn me(app: &TestApp, cookie: &str) -> StatusCode {
 #[tokio::test]
 async fn login_returns_the_user_their_tenants_and_a_csrf_token_with_an_httponly_cookie() {
     let app = spawn_app().await;
+    app.create_tenant("acme");
     add_user(&app, "ada@example.com", Some(("acme", "admin")));
 
     let (status, body, cookie) = login(&app, "ADA@example.com", PASSWORD).await;

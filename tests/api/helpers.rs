@@ -206,3 +206,97 @@ pub fn assert_fails_with(out: &Output, needle: &str) {
         "stderr should mention {needle:?}: {err}"
     );
 }
+
+/// The password test users get.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Creates a user through the users service (and, with `role`, adds them to `tenant`).
+pub fn add_user(app: &TestApp, email: &str, membership: Option<(&str, &str)>) {
+    let users = agenthq::auth::users::Users::new(
+        app.state.storage.clone(),
+        agenthq::auth::PasswordHasher::new().expect("hasher"),
+    );
+    let email = agenthq::auth::Email::parse(email).expect("valid email");
+    let password = agenthq::auth::Password::parse(PASSWORD.into()).expect("valid password");
+    users
+        .create(email.clone(), &password, false)
+        .expect("user created");
+    if let Some((tenant, role)) = membership {
+        users
+            .add_to_tenant(tenant, &email, role.parse().expect("role"))
+            .expect("membership");
+    }
+}
+
+/// Runs `agenthq user create --password-stdin` with `password` on stdin.
+pub fn create_user_cli(data_dir: &Path, args: &[&str], password: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agenthq"))
+        .args(["user", "create", "--password-stdin"])
+        .args(args)
+        .env("AGENTHQ_DATA_DIR", data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("agenthq runs");
+    writeln!(child.stdin.take().expect("stdin"), "{password}").expect("password written");
+    child.wait_with_output().expect("agenthq finishes")
+}
+
+/// A signed-in browser: its session cookie (`name=value`) and CSRF token.
+pub struct Browser {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+pub async fn sign_in(app: &TestApp, email: &str) -> Browser {
+    let res = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&serde_json::json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("request sent");
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .expect("ASCII cookie")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, body) = json(res).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Browser {
+        cookie,
+        csrf: body["csrf_token"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// A request as a signed-in browser (cookie and CSRF token), optionally naming a tenant.
+pub async fn call_as(
+    app: &TestApp,
+    b: &Browser,
+    method: reqwest::Method,
+    path: &str,
+    tenant: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .client
+        .request(method, format!("{}{path}", app.address))
+        .header("Cookie", &b.cookie)
+        .header("X-CSRF-Token", &b.csrf);
+    if let Some(slug) = tenant {
+        req = req.header("X-Tenant", slug);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request sent");
+    if res.status() == StatusCode::NO_CONTENT {
+        return (StatusCode::NO_CONTENT, Value::Null);
+    }
+    json(res).await
+}

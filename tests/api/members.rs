@@ -4,61 +4,19 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, json, spawn_app};
-
-const PASSWORD: &str = "correct horse battery";
-
-struct Browser {
-    cookie: String,
-    csrf: String,
-}
+use crate::helpers::{Browser, TestApp, add_user, call_as, error_code, json, sign_in, spawn_app};
 
 /// Tenant acme with owner@, admin@, member@ and viewer@ (each with that role) and outsider@
 /// (no membership); returns signed-in browsers by role name.
 async fn setup() -> (TestApp, std::collections::HashMap<&'static str, Browser>) {
     let app = spawn_app().await;
     app.create_tenant("acme");
-    let users = agenthq::auth::users::Users::new(
-        app.state.storage.clone(),
-        agenthq::auth::PasswordHasher::new().unwrap(),
-    );
     let mut browsers = std::collections::HashMap::new();
     for who in ["owner", "admin", "member", "viewer", "outsider"] {
-        let email = agenthq::auth::Email::parse(&format!("{who}@example.com")).unwrap();
-        users
-            .create(
-                email.clone(),
-                &agenthq::auth::Password::parse(PASSWORD.into()).unwrap(),
-                false,
-            )
-            .unwrap();
-        if who != "outsider" {
-            users
-                .add_to_tenant("acme", &email, who.parse().unwrap())
-                .unwrap();
-        }
-        let res = app
-            .client
-            .post(format!("{}/api/auth/login", app.address))
-            .json(&json!({ "email": email.as_str(), "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        let cookie = res.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let (_, body) = json(res).await;
-        browsers.insert(
-            who,
-            Browser {
-                cookie,
-                csrf: body["csrf_token"].as_str().unwrap().to_owned(),
-            },
-        );
+        let email = format!("{who}@example.com");
+        let membership = (who != "outsider").then_some(("acme", who));
+        add_user(&app, &email, membership);
+        browsers.insert(who, sign_in(&app, &email).await);
     }
     (app, browsers)
 }
@@ -70,20 +28,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = app
-        .client
-        .request(method, format!("{}{path}", app.address))
-        .header("Cookie", &b.cookie)
-        .header("X-CSRF-Token", &b.csrf)
-        .header("X-Tenant", "acme");
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    if res.status() == StatusCode::NO_CONTENT {
-        return (StatusCode::NO_CONTENT, Value::Null);
-    }
-    json(res).await
+    call_as(app, b, method, path, Some("acme"), body).await
 }
 
 async fn user_id(app: &TestApp, b: &Browser, email: &str) -> String {

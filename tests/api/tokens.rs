@@ -1,25 +1,15 @@
 //! API tokens: issued by the CLI, bound to a tenant, revocable, expiring.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    TestApp, agenthq, assert_fails_with, error_code, json, spawn_app, stderr, stdout,
+    PASSWORD, TestApp, agenthq, assert_fails_with, create_user_cli, error_code, json, spawn_app,
+    stderr, stdout,
 };
 
 fn create_user(data: &std::path::Path, email: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agenthq"))
-        .args(["user", "create", "--password-stdin", "--email", email])
-        .env("AGENTHQ_DATA_DIR", data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "correct horse battery").unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
+    let out = create_user_cli(data, &["--email", email], PASSWORD);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 /// A server with tenants acme and globex and ada, admin of acme; returns a token of ada's.

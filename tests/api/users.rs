@@ -1,22 +1,9 @@
 //! `agenthq user create` and `agenthq user add`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use crate::helpers::{agenthq, assert_fails_with, stderr, stdout};
+use crate::helpers::{agenthq, assert_fails_with, create_user_cli, stderr, stdout};
 
 fn create_user(data: &std::path::Path, args: &[&str], password: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agenthq"))
-        .args(["user", "create", "--password-stdin"])
-        .args(args)
-        .env("AGENTHQ_DATA_DIR", data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    child.wait_with_output().unwrap()
+    create_user_cli(data, args, password)
 }
 
 #[test]
