@@ -42,7 +42,8 @@ fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
         .finish()
 }
 
-fn presented_secret(req: &HttpRequest) -> Option<SessionSecret> {
+/// The session secret in the request's cookie, if it has the shape of one.
+pub(super) fn presented_secret(req: &HttpRequest) -> Option<SessionSecret> {
     req.cookie(session::COOKIE)
         .and_then(|c| SessionSecret::presented(c.value()))
 }
@@ -94,6 +95,22 @@ async fn require_session(
     Ok((secret, signed_in))
 }
 
+/// Refuses (403) a cookie-authenticated request that does not carry the session's CSRF token.
+pub(super) fn require_csrf(req: &HttpRequest, secret: &SessionSecret) -> Result<(), ApiError> {
+    let presented = req
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if session::constant_time_eq(presented.as_bytes(), secret.csrf_token().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "a signed-in request that changes something needs the X-CSRF-Token header",
+        ))
+    }
+}
+
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (secret, signed_in) = require_session(&req, &state).await?;
     Ok(HttpResponse::Ok().json(signed_in_body(&signed_in, &secret)))
@@ -104,16 +121,7 @@ pub async fn logout(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (secret, _) = require_session(&req, &state).await?;
-    let presented = req
-        .headers()
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !session::constant_time_eq(presented.as_bytes(), secret.csrf_token().as_bytes()) {
-        return Err(ApiError::forbidden(
-            "a signed-in request that changes something needs the X-CSRF-Token header",
-        ));
-    }
+    require_csrf(&req, &secret)?;
     let s = state.clone();
     web::block(move || s.sessions.logout(&secret))
         .await

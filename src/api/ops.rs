@@ -50,7 +50,10 @@ pub async fn metrics(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or("");
-            if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
+            if !crate::auth::session::constant_time_eq(
+                presented.as_bytes(),
+                token.expose().as_bytes(),
+            ) {
                 return Err(ApiError::unauthenticated(
                     "metrics need Authorization: Bearer <AGENTHQ_METRICS_TOKEN>",
                 ));
@@ -80,14 +83,6 @@ fn is_loopback(ip: IpAddr) -> bool {
             v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     }
-}
-
-/// Compares without an early exit, so the time taken does not reveal a matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -244,13 +239,6 @@ mod tests {
             !body.to_string().contains("readonly"),
             "no internals leaked"
         );
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_values() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 
     #[test]

@@ -11,7 +11,6 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::ApiError;
 use crate::auth::User;
-use crate::auth::session::{self, SessionSecret};
 use crate::auth::token::ApiToken;
 use crate::startup::AppState;
 
@@ -41,24 +40,11 @@ impl FromRequest for Principal {
             if let Some(token) = req.extensions().get::<ApiToken>().cloned() {
                 return Ok(Principal::Token(token));
             }
-            let secret = req
-                .cookie(session::COOKIE)
-                .and_then(|c| SessionSecret::presented(c.value()))
-                .ok_or_else(|| {
-                    ApiError::unauthenticated("sign in, or send Authorization: Bearer <API token>")
-                })?;
+            let secret = super::auth::presented_secret(&req).ok_or_else(|| {
+                ApiError::unauthenticated("sign in, or send Authorization: Bearer <API token>")
+            })?;
             if is_unsafe(req.method()) {
-                let presented = req
-                    .headers()
-                    .get(super::auth::CSRF_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if !session::constant_time_eq(presented.as_bytes(), secret.csrf_token().as_bytes())
-                {
-                    return Err(ApiError::forbidden(
-                        "a signed-in request that changes something needs the X-CSRF-Token header",
-                    ));
-                }
+                super::auth::require_csrf(&req, &secret)?;
             }
             let state = req
                 .app_data::<web::Data<AppState>>()

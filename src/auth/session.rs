@@ -105,6 +105,13 @@ mod tests {
     }
 
     #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
     fn sessions_expire_absolutely_and_when_idle() {
         let t0 = Utc::now();
         let mut s = SessionRecord::new(t0);
