@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiError;
+use super::audit::record_platform;
 use super::principal::PlatformAdmin;
+use crate::audit::Target;
 use crate::domain::{Plan, Tenant, TenantSlug};
 use crate::startup::AppState;
 use crate::tenancy::{NewTenant, TenancyError};
@@ -47,7 +49,7 @@ async fn lifecycle<T: Send + 'static>(
 }
 
 pub async fn create(
-    _admin: PlatformAdmin,
+    admin: PlatformAdmin,
     state: web::Data<AppState>,
     body: web::Json<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
@@ -65,6 +67,9 @@ pub async fn create(
         s.lifecycle.create(NewTenant { slug, name, plan })
     })
     .await?;
+    let entry = admin.audit("tenant.created", Target::new("tenant", tenant.id));
+    let details = json!({ "slug": tenant.slug, "plan": tenant.plan });
+    record_platform(&state, entry.with_details(details)).await?;
     Ok(HttpResponse::Created().json(tenant))
 }
 
@@ -106,35 +111,39 @@ pub async fn get(
 }
 
 pub async fn suspend(
-    _admin: PlatformAdmin,
+    admin: PlatformAdmin,
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug.into_inner();
     let tenant = lifecycle(&state, move |s| s.lifecycle.suspend(&slug)).await?;
+    let entry = admin.audit("tenant.suspended", Target::new("tenant", tenant.id));
+    record_platform(&state, entry.with_details(json!({ "slug": tenant.slug }))).await?;
     Ok(HttpResponse::Ok().json(tenant))
 }
 
 pub async fn resume(
-    _admin: PlatformAdmin,
+    admin: PlatformAdmin,
     state: web::Data<AppState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug.into_inner();
     let tenant = lifecycle(&state, move |s| s.lifecycle.resume(&slug)).await?;
+    let entry = admin.audit("tenant.resumed", Target::new("tenant", tenant.id));
+    record_platform(&state, entry.with_details(json!({ "slug": tenant.slug }))).await?;
     Ok(HttpResponse::Ok().json(tenant))
 }
 
 /// Soft delete; `?purge=true` also removes the data for good (deleting first if needed).
 pub async fn delete(
-    _admin: PlatformAdmin,
+    admin: PlatformAdmin,
     state: web::Data<AppState>,
     slug: web::Path<String>,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug.into_inner();
     let purge = query.purge;
-    lifecycle(&state, move |s| {
+    let id = lifecycle(&state, move |s| {
         let current = s.lifecycle.get(&slug)?;
         if current.status != crate::domain::TenantStatus::Deleted {
             s.lifecycle.delete(&slug)?;
@@ -146,8 +155,14 @@ pub async fn delete(
         if purge {
             s.lifecycle.purge(&slug)?;
         }
-        Ok(())
+        Ok(current.id)
     })
     .await?;
+    let action = if purge {
+        "tenant.purged"
+    } else {
+        "tenant.deleted"
+    };
+    record_platform(&state, admin.audit(action, Target::new("tenant", id))).await?;
     Ok(HttpResponse::NoContent().finish())
 }

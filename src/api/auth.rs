@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiError;
+use crate::audit::{Actor, ActorKind, AuditEntry, Target};
 use crate::auth::login::{LoginError, SignedIn};
 use crate::auth::session::{self, SessionSecret};
 use crate::startup::AppState;
@@ -42,6 +43,13 @@ fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
         .finish()
 }
 
+fn user_actor(s: &SignedIn) -> Actor {
+    Actor {
+        kind: ActorKind::User,
+        id: Some(s.user.id.to_string()),
+    }
+}
+
 /// The session secret in the request's cookie, if it has the shape of one.
 pub(super) fn presented_secret(req: &HttpRequest) -> Option<SessionSecret> {
     req.cookie(session::COOKIE)
@@ -67,6 +75,13 @@ pub async fn login(
     .map_err(ApiError::internal)?;
     match result {
         Ok((signed_in, secret)) => {
+            let entry = AuditEntry::new(
+                &user_actor(&signed_in),
+                &super::audit::origin(&req),
+                "session.created",
+                Target::new("user", signed_in.user.id),
+            );
+            super::audit::record_platform(&state, entry).await?;
             let max_age = CookieDuration::seconds(session::ABSOLUTE_LIFETIME.num_seconds());
             Ok(HttpResponse::Ok()
                 .cookie(session_cookie(&state, secret.expose().to_owned(), max_age))
@@ -120,12 +135,19 @@ pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (secret, _) = require_session(&req, &state).await?;
+    let (secret, signed_in) = require_session(&req, &state).await?;
     require_csrf(&req, &secret)?;
     let s = state.clone();
     web::block(move || s.sessions.logout(&secret))
         .await
         .map_err(ApiError::internal)??;
+    let entry = AuditEntry::new(
+        &user_actor(&signed_in),
+        &super::audit::origin(&req),
+        "session.ended",
+        Target::new("user", signed_in.user.id),
+    );
+    super::audit::record_platform(&state, entry).await?;
     Ok(HttpResponse::NoContent()
         .cookie(session_cookie(&state, String::new(), CookieDuration::ZERO))
         .finish())

@@ -279,3 +279,16 @@ impl From<TenancyError> for ApiError {
         }
     }
 }
+
+impl From<crate::auth::tokens::TokenError> for ApiError {
+    fn from(e: crate::auth::tokens::TokenError) -> Self {
+        use crate::auth::tokens::TokenError;
+        match e {
+            TokenError::Invalid { field, message } => ApiError::validation(field, message),
+            TokenError::NotFound(msg) => ApiError::not_found(msg),
+            TokenError::Forbidden(msg) => ApiError::forbidden(msg),
+            TokenError::Random(_) => ApiError::internal(e),
+            TokenError::Store(e) => e.into(),
+        }
+    }
+}

@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiError;
+use super::audit::record;
 use super::principal::TenantMember;
+use crate::audit::Target;
 use crate::auth::policy::TenantAction;
 use crate::auth::{Email, Role, UserId};
 use crate::domain::TenantId;
@@ -96,10 +98,16 @@ pub async fn add(
             return Err(ApiError::conflict(format!("{email} is already a member")));
         }
         registry.upsert_membership(tenant, user.id, role)?;
-        Ok(json!({ "user_id": user.id, "email": user.email, "role": role }))
+        Ok((
+            user.id,
+            json!({ "user_id": user.id, "email": user.email, "role": role }),
+        ))
     })
     .await
     .map_err(ApiError::internal)??;
+    let (user_id, added) = added;
+    let entry = member.audit("member.added", Target::new("user", user_id));
+    record(&member, entry.with_details(json!({ "role": role }))).await?;
     Ok(HttpResponse::Created().json(added))
 }
 
@@ -123,6 +131,12 @@ pub async fn change(
     .await
     .map_err(ApiError::internal)?
     .map_err(member_not_found)?;
+    let entry = member.audit("member.role_changed", Target::new("user", user));
+    record(
+        &member,
+        entry.with_details(json!({ "from": current, "to": role })),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({ "user_id": user, "role": role })))
 }
 
@@ -139,5 +153,7 @@ pub async fn remove(
         .await
         .map_err(ApiError::internal)?
         .map_err(member_not_found)?;
+    let entry = member.audit("member.removed", Target::new("user", user));
+    record(&member, entry.with_details(json!({ "role": current }))).await?;
     Ok(HttpResponse::NoContent().finish())
 }

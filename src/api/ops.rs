@@ -172,6 +172,29 @@ mod tests {
         ) -> Result<(), StoreError> {
             Ok(())
         }
+        fn api_tokens(&self, _: TenantId) -> Result<Vec<ApiToken>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn api_token(&self, _: TenantId, _: &str) -> Result<Option<ApiToken>, StoreError> {
+            Ok(None)
+        }
+        fn revoke_api_token(
+            &self,
+            _: TenantId,
+            _: &str,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<ApiToken, StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn append_platform_audit(&self, _: &crate::audit::AuditEntry) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn platform_audit(
+            &self,
+            _: &crate::audit::AuditFilter,
+        ) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+            Ok(Vec::new())
+        }
         fn membership_role(&self, _: TenantId, _: UserId) -> Result<Option<Role>, StoreError> {
             Ok(None)
         }

@@ -10,8 +10,9 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::ApiError;
-use crate::auth::User;
+use crate::audit::{Actor, ActorKind, AuditEntry, Origin, Target};
 use crate::auth::token::ApiToken;
+use crate::auth::{User, UserId};
 use crate::startup::AppState;
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,28 @@ pub enum Principal {
 impl Principal {
     pub fn is_platform_admin(&self) -> bool {
         matches!(self, Principal::User(u) if u.is_platform_admin)
+    }
+
+    /// The user acting: the signed-in user, or the user who created the token.
+    pub fn user_id(&self) -> UserId {
+        match self {
+            Principal::Token(token) => token.user_id,
+            Principal::User(user) => user.id,
+        }
+    }
+
+    /// How the audit log names this principal.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Token(token) => Actor {
+                kind: ActorKind::Token,
+                id: Some(token.id.clone()),
+            },
+            Principal::User(user) => Actor {
+                kind: ActorKind::User,
+                id: Some(user.id.to_string()),
+            },
+        }
     }
 }
 
@@ -60,7 +83,21 @@ impl FromRequest for Principal {
 }
 
 /// A principal that is a platform admin (only signed-in users can be).
-pub struct PlatformAdmin(pub User);
+pub struct PlatformAdmin {
+    pub user: User,
+    pub origin: Origin,
+}
+
+impl PlatformAdmin {
+    /// An audit entry for something this admin did now.
+    pub fn audit(&self, action: &str, target: Target) -> AuditEntry {
+        let actor = Actor {
+            kind: ActorKind::User,
+            id: Some(self.user.id.to_string()),
+        };
+        AuditEntry::new(&actor, &self.origin, action, target)
+    }
+}
 
 impl FromRequest for PlatformAdmin {
     type Error = ApiError;
@@ -68,9 +105,12 @@ impl FromRequest for PlatformAdmin {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let principal = Principal::from_request(req, payload);
+        let origin = super::audit::origin(req);
         Box::pin(async move {
             match principal.await? {
-                Principal::User(user) if user.is_platform_admin => Ok(PlatformAdmin(user)),
+                Principal::User(user) if user.is_platform_admin => {
+                    Ok(PlatformAdmin { user, origin })
+                }
                 _ => Err(ApiError::forbidden("only platform admins manage tenants")),
             }
         })
@@ -83,12 +123,23 @@ pub struct TenantMember {
     pub ctx: crate::tenancy::TenantContext,
     pub principal: Principal,
     pub role: crate::auth::Role,
+    pub origin: Origin,
 }
 
 impl TenantMember {
+    /// An audit entry for something this member did now (to be stored in the tenant's log).
+    pub fn audit(&self, action: &str, target: Target) -> AuditEntry {
+        AuditEntry::new(&self.principal.actor(), &self.origin, action, target)
+    }
+
+    /// Whether the member may do `action` (for handlers that shape a response by role).
+    pub fn may(&self, action: crate::auth::policy::TenantAction) -> bool {
+        crate::auth::policy::allows(self.role, action)
+    }
+
     /// Refuses with 403 unless the member's role allows `action` (see `auth::policy`).
     pub fn require(&self, action: crate::auth::policy::TenantAction) -> Result<(), ApiError> {
-        if crate::auth::policy::allows(self.role, action) {
+        if self.may(action) {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!(
@@ -109,6 +160,7 @@ impl FromRequest for TenantMember {
         let principal = Principal::from_request(req, payload);
         let ctx = crate::tenancy::TenantContext::from_request(req, payload);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let origin = super::audit::origin(req);
         Box::pin(async move {
             let principal = principal.await?;
             let ctx = ctx.await?;
@@ -135,6 +187,7 @@ impl FromRequest for TenantMember {
                 ctx,
                 principal,
                 role,
+                origin,
             })
         })
     }

@@ -3,8 +3,8 @@
 use chrono::Duration;
 
 use super::token::{ApiToken, TokenSecret};
-use super::{Email, Role};
-use crate::domain::{TenantStatus, now};
+use super::{Email, Role, UserId};
+use crate::domain::{TenantId, TenantStatus, now};
 use crate::store::{Storage, StoreError};
 
 /// A token's `last_used_at` is written at most this often.
@@ -12,8 +12,11 @@ const TOUCH_INTERVAL: Duration = Duration::minutes(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -35,6 +38,22 @@ pub struct NewToken {
     pub expires_in_days: Option<u32>,
 }
 
+/// What to issue, for a creator already known to be a member.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    pub tenant_id: TenantId,
+    pub tenant: String,
+    pub user_id: UserId,
+    /// The creator's role in the tenant now: the ceiling of the token's role.
+    pub creator_role: Role,
+    pub name: String,
+    pub role: Option<Role>,
+    pub expires_in_days: Option<u32>,
+}
+
+/// The longest a token can be issued for.
+pub const MAX_DAYS: u32 = 3650;
+
 #[derive(Clone)]
 pub struct Tokens {
     storage: Storage,
@@ -45,14 +64,8 @@ impl Tokens {
         Self { storage }
     }
 
-    /// Issues a token; the secret is returned once and only its hash is stored.
+    /// Issues a token for a member named by tenant slug and email (the CLI's way in).
     pub fn create(&self, new: NewToken) -> Result<(ApiToken, TokenSecret), TokenError> {
-        let name = new.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(TokenError::Invalid(
-                "a token name must be 1 to 100 characters".into(),
-            ));
-        }
         let registry = &self.storage.registry;
         let tenant = registry
             .tenant_by_slug(&new.tenant)?
@@ -69,18 +82,48 @@ impl Tokens {
                     user.email, tenant.slug
                 ))
             })?;
-        let role = new.role.unwrap_or(creator_role);
-        if role > creator_role {
+        self.issue(Issue {
+            tenant_id: tenant.id,
+            tenant: tenant.slug.to_string(),
+            user_id: user.id,
+            creator_role,
+            name: new.name,
+            role: new.role,
+            expires_in_days: new.expires_in_days,
+        })
+    }
+
+    /// Issues a token; the secret is returned once and only its hash is stored.
+    pub fn issue(&self, new: Issue) -> Result<(ApiToken, TokenSecret), TokenError> {
+        let name = new.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(TokenError::Invalid {
+                field: "name",
+                message: "must be 1 to 100 characters".into(),
+            });
+        }
+        if new
+            .expires_in_days
+            .is_some_and(|d| !(1..=MAX_DAYS).contains(&d))
+        {
+            return Err(TokenError::Invalid {
+                field: "expires_in_days",
+                message: format!("must be between 1 and {MAX_DAYS}"),
+            });
+        }
+        let role = new.role.unwrap_or(new.creator_role);
+        if role > new.creator_role {
             return Err(TokenError::Forbidden(format!(
-                "a token cannot have a higher role ({role}) than its creator ({creator_role})"
+                "a token cannot have a higher role ({role}) than its creator ({})",
+                new.creator_role
             )));
         }
         let created_at = now();
         let token = ApiToken {
             id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant.id,
-            tenant: tenant.slug.to_string(),
-            user_id: user.id,
+            tenant_id: new.tenant_id,
+            tenant: new.tenant,
+            user_id: new.user_id,
             name,
             role,
             created_at,
@@ -91,7 +134,9 @@ impl Tokens {
             revoked_at: None,
         };
         let secret = TokenSecret::generate().map_err(|e| TokenError::Random(e.to_string()))?;
-        registry.insert_api_token(&token, &secret.hash())?;
+        self.storage
+            .registry
+            .insert_api_token(&token, &secret.hash())?;
         tracing::info!(token_id = %token.id, tenant = %token.tenant, %role, "API token issued");
         Ok((token, secret))
     }

@@ -15,6 +15,7 @@ pub use error::StoreError;
 
 use chrono::{DateTime, Utc};
 
+use crate::audit::{AuditEntry, AuditFilter};
 use crate::auth::session::SessionRecord;
 use crate::auth::token::ApiToken;
 use crate::auth::{Email, Role, User, UserId};
@@ -71,6 +72,22 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// A token by the hash of its secret (revoked and expired ones included).
     fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
     fn touch_api_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A tenant's tokens, newest first, revoked and expired ones included.
+    fn api_tokens(&self, tenant: TenantId) -> Result<Vec<ApiToken>, StoreError>;
+    /// One token of a tenant (`None` for another tenant's token).
+    fn api_token(&self, tenant: TenantId, id: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// Revokes a token of the tenant (idempotent); [`StoreError::NotFound`] if the tenant has
+    /// no such token.
+    fn revoke_api_token(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiToken, StoreError>;
+    /// Appends to the platform audit log (append-only).
+    fn append_platform_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// A page of the platform audit log, newest first.
+    fn platform_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
     /// A user's role in a tenant, if they are a member.
     fn membership_role(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError>;
     /// The members of a tenant with their roles, by email.
@@ -153,6 +170,10 @@ pub trait TenantStore: Send + Sync + 'static {
     fn tenant_id(&self) -> TenantId;
     fn workspace(&self) -> Result<Workspace, StoreError>;
     fn rename_workspace(&self, name: &str) -> Result<Workspace, StoreError>;
+    /// Appends to the tenant's audit log (append-only).
+    fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// A page of the tenant's audit log, newest first.
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// A member of a tenant, as listed.

@@ -274,20 +274,45 @@ pub async fn sign_in(app: &TestApp, email: &str) -> Browser {
     }
 }
 
-/// A request as a signed-in browser (cookie and CSRF token), optionally naming a tenant.
-pub async fn call_as(
+/// Issues an API token for a member (through the tokens service, as the CLI does).
+pub fn issue_token(app: &TestApp, tenant: &str, email: &str) -> String {
+    let tokens = agenthq::auth::tokens::Tokens::new(app.state.storage.clone());
+    let (_, secret) = tokens
+        .create(agenthq::auth::tokens::NewToken {
+            tenant: tenant.into(),
+            email: agenthq::auth::Email::parse(email).expect("valid email"),
+            name: "test".into(),
+            role: None,
+            expires_in_days: None,
+        })
+        .expect("token issued");
+    secret.expose().to_owned()
+}
+
+/// How a test request authenticates.
+pub enum Auth<'a> {
+    /// A signed-in browser: session cookie and CSRF token.
+    Browser(&'a Browser),
+    /// `Authorization: Bearer <token>`.
+    Token(&'a str),
+}
+
+/// A request as `auth`, optionally naming a tenant; a 204 reads as `null`.
+pub async fn call(
     app: &TestApp,
-    b: &Browser,
+    auth: Auth<'_>,
     method: reqwest::Method,
     path: &str,
     tenant: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = app
-        .client
-        .request(method, format!("{}{path}", app.address))
-        .header("Cookie", &b.cookie)
-        .header("X-CSRF-Token", &b.csrf);
+    let mut req = app.client.request(method, format!("{}{path}", app.address));
+    req = match auth {
+        Auth::Browser(b) => req
+            .header("Cookie", &b.cookie)
+            .header("X-CSRF-Token", &b.csrf),
+        Auth::Token(token) => req.bearer_auth(token),
+    };
     if let Some(slug) = tenant {
         req = req.header("X-Tenant", slug);
     }
@@ -299,4 +324,16 @@ pub async fn call_as(
         return (StatusCode::NO_CONTENT, Value::Null);
     }
     json(res).await
+}
+
+/// A request as a signed-in browser (cookie and CSRF token), optionally naming a tenant.
+pub async fn call_as(
+    app: &TestApp,
+    b: &Browser,
+    method: reqwest::Method,
+    path: &str,
+    tenant: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    call(app, Auth::Browser(b), method, path, tenant, body).await
 }

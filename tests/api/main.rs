@@ -13,5 +13,6 @@ mod members;
 mod ops;
 mod resolution;
 mod storage_failures;
+mod token_api;
 mod tokens;
 mod users;

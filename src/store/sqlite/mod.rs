@@ -1,5 +1,7 @@
 //! The embedded SQLite backend: `registry.db` plus one file per tenant.
 
+mod api_tokens;
+mod audit;
 mod connection;
 mod registry;
 mod tenants;

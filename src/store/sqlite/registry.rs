@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use scheduled_thread_pool::ScheduledThreadPool;
 
+use super::api_tokens;
+use super::audit::{self, AuditTable};
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
+use crate::audit::{AuditEntry, AuditFilter};
 use crate::auth::session::SessionRecord;
 use crate::auth::token::ApiToken;
 use crate::auth::{Email, Role, User, UserId};
@@ -355,68 +358,45 @@ impl RegistryStore for SqliteRegistry {
 
     fn insert_api_token(&self, t: &ApiToken, token_hash: &str) -> Result<(), StoreError> {
         let mut conn = self.pool.get()?;
-        write_tx(&mut conn, |tx| {
-            tx.prepare_cached(
-                "INSERT INTO api_tokens (id, tenant_id, user_id, name, token_hash, role, \
-                 created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                t.id,
-                t.tenant_id.to_string(),
-                t.user_id.to_string(),
-                t.name,
-                token_hash,
-                t.role.as_str(),
-                format_time(&t.created_at),
-                t.expires_at.as_ref().map(format_time),
-            ])?;
-            Ok(())
-        })
+        write_tx(&mut conn, |tx| api_tokens::insert(tx, t, token_hash))
     }
 
     fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
-        let conn = self.pool.get()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT k.id, k.tenant_id, t.slug, k.user_id, k.name, k.role, k.created_at, \
-                    k.expires_at, k.last_used_at, k.revoked_at \
-             FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id WHERE k.token_hash = ?1",
-        )?;
-        let mut rows = stmt.query([token_hash])?;
-        let Some(row) = rows.next()? else {
-            return Ok(None);
-        };
-        let opt_time = |i: usize| -> Result<Option<DateTime<Utc>>, StoreError> {
-            row.get::<_, Option<String>>(i)?
-                .map(|s| parse_time(&s))
-                .transpose()
-        };
-        let tenant_id: String = row.get(1)?;
-        let user_id: String = row.get(3)?;
-        let role: String = row.get(5)?;
-        let created: String = row.get(6)?;
-        Ok(Some(ApiToken {
-            id: row.get(0)?,
-            tenant_id: TenantId::parse(&tenant_id)
-                .map_err(|e| StoreError::Corrupt(format!("tenant id: {e}")))?,
-            tenant: row.get(2)?,
-            user_id: UserId::parse(&user_id)
-                .map_err(|e| StoreError::Corrupt(format!("user id: {e}")))?,
-            name: row.get(4)?,
-            role: role.parse().map_err(StoreError::Corrupt)?,
-            created_at: parse_time(&created)?,
-            expires_at: opt_time(7)?,
-            last_used_at: opt_time(8)?,
-            revoked_at: opt_time(9)?,
-        }))
+        api_tokens::by_hash(&*self.pool.get()?, token_hash)
     }
 
     fn touch_api_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| api_tokens::touch(tx, id, at))
+    }
+
+    fn api_tokens(&self, tenant: TenantId) -> Result<Vec<ApiToken>, StoreError> {
+        api_tokens::list(&*self.pool.get()?, tenant)
+    }
+
+    fn api_token(&self, tenant: TenantId, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        api_tokens::by_id(&*self.pool.get()?, tenant, id)
+    }
+
+    fn revoke_api_token(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiToken, StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| api_tokens::revoke(tx, tenant, id, at))
+    }
+
+    fn append_platform_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
         write_tx(&mut conn, |tx| {
-            tx.prepare_cached("UPDATE api_tokens SET last_used_at = ?1 WHERE id = ?2")?
-                .execute(params![format_time(&at), id])?;
-            Ok(())
+            audit::append(tx, AuditTable::Platform, entry)
         })
+    }
+
+    fn platform_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::page(&*self.pool.get()?, AuditTable::Platform, filter)
     }
 
     fn membership_role(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError> {

@@ -15,8 +15,10 @@ use lru::LruCache;
 use rusqlite::{Connection, OptionalExtension, params};
 use scheduled_thread_pool::ScheduledThreadPool;
 
+use super::audit::{self, AuditTable};
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
 use super::registry::format_time;
+use crate::audit::{AuditEntry, AuditFilter};
 use crate::config::StorageSettings;
 use crate::data_dir::DataDir;
 use crate::domain::{Tenant, TenantId};
@@ -457,5 +459,14 @@ impl TenantStore for SqliteTenantStore {
                 .execute(params![name, format_time(&Utc::now())])?;
             read_workspace(tx)
         })
+    }
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| audit::append(tx, AuditTable::Tenant, entry))
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::page(&*self.pool.get()?, AuditTable::Tenant, filter)
     }
 }
