@@ -4,18 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Browser, PASSWORD, TestApp, add_user, call_as, error_code, json, sign_in, spawn_app_with,
+    Browser, TestApp, add_user, call_as, error_code, json, sign_in, spawn_with_admin,
 };
-
-async fn spawn_with_admin() -> (TestApp, Browser) {
-    let app = spawn_app_with(|o| {
-        o.admin_email = Some("root@example.com".into());
-        o.admin_password = Some(agenthq::config::Secret::new(PASSWORD));
-    })
-    .await;
-    let browser = sign_in(&app, "root@example.com").await;
-    (app, browser)
-}
 
 async fn call(
     app: &TestApp,

@@ -337,3 +337,14 @@ pub async fn call_as(
 ) -> (StatusCode, Value) {
     call(app, Auth::Browser(b), method, path, tenant, body).await
 }
+
+/// A server whose first platform admin is root@example.com, signed in.
+pub async fn spawn_with_admin() -> (TestApp, Browser) {
+    let app = spawn_app_with(|o| {
+        o.admin_email = Some("root@example.com".into());
+        o.admin_password = Some(agenthq::config::Secret::new(PASSWORD));
+    })
+    .await;
+    let browser = sign_in(&app, "root@example.com").await;
+    (app, browser)
+}

@@ -3,6 +3,7 @@
 
 mod admin;
 mod assets;
+mod audit;
 mod auth;
 mod cli;
 mod crash_safety;
