@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::ApiError;
 use super::audit::record_platform;
+use super::extract::Deferred;
 use super::principal::PlatformAdmin;
 use crate::audit::Target;
 use crate::domain::{Plan, Tenant, TenantSlug};
@@ -51,9 +52,9 @@ async fn lifecycle<T: Send + 'static>(
 pub async fn create(
     admin: PlatformAdmin,
     state: web::Data<AppState>,
-    body: web::Json<CreateTenant>,
+    body: Deferred<web::Json<CreateTenant>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.get()?.into_inner();
     let slug =
         TenantSlug::parse(&body.slug).map_err(|e| ApiError::validation("slug", e.to_string()))?;
     let plan = match body.plan.as_deref() {
@@ -76,8 +77,9 @@ pub async fn create(
 pub async fn list(
     _admin: PlatformAdmin,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: Deferred<web::Query<ListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.get()?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::validation("limit", "must be between 1 and 100"));
@@ -139,8 +141,9 @@ pub async fn delete(
     admin: PlatformAdmin,
     state: web::Data<AppState>,
     slug: web::Path<String>,
-    query: web::Query<DeleteQuery>,
+    query: Deferred<web::Query<DeleteQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.get()?;
     let slug = slug.into_inner();
     let purge = query.purge;
     let id = lifecycle(&state, move |s| {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiError;
+use super::extract::Deferred;
 use super::middleware::RequestId;
 use super::principal::{PlatformAdmin, TenantMember};
 use crate::audit::{ActorKind, AuditEntry, AuditFilter, Origin};
@@ -106,10 +107,10 @@ fn page_response(mut entries: Vec<AuditEntry>, filter: &AuditFilter) -> HttpResp
 
 pub async fn tenant_log(
     member: TenantMember,
-    query: web::Query<AuditQuery>,
+    query: Deferred<web::Query<AuditQuery>>,
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Administer)?;
-    let filter = query.into_inner().filter()?;
+    let filter = query.get()?.into_inner().filter()?;
     let store = member.ctx.store.clone();
     let f = filter.clone();
     let entries = web::block(move || store.audit(&f))
@@ -121,9 +122,9 @@ pub async fn tenant_log(
 pub async fn platform_log(
     _admin: PlatformAdmin,
     state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
+    query: Deferred<web::Query<AuditQuery>>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = query.into_inner().filter()?;
+    let filter = query.get()?.into_inner().filter()?;
     let f = filter.clone();
     let entries = web::block(move || state.storage.registry.platform_audit(&f))
         .await

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::ApiError;
 use super::audit::record;
+use super::extract::Deferred;
 use super::principal::TenantMember;
 use crate::audit::Target;
 use crate::auth::policy::TenantAction;
@@ -83,8 +84,10 @@ pub async fn list(
 pub async fn add(
     member: TenantMember,
     state: web::Data<AppState>,
-    body: web::Json<AddMember>,
+    body: Deferred<web::Json<AddMember>>,
 ) -> Result<HttpResponse, ApiError> {
+    member.require(TenantAction::Administer)?;
+    let body = body.get()?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::validation("email", e))?;
     let role = parse_role(&body.role)?;
     require_for_role_change(&member, None, Some(role))?;
@@ -115,10 +118,11 @@ pub async fn change(
     member: TenantMember,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<ChangeRole>,
+    body: Deferred<web::Json<ChangeRole>>,
 ) -> Result<HttpResponse, ApiError> {
+    member.require(TenantAction::Administer)?;
     let user = parse_user_id(&path)?;
-    let role = parse_role(&body.role)?;
+    let role = parse_role(&body.get()?.role)?;
     let tenant = member.ctx.tenant.id;
     let current = current_role(&state, tenant, user).await?;
     require_for_role_change(&member, Some(current), Some(role))?;

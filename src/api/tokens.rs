@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::ApiError;
 use super::audit::record;
+use super::extract::Deferred;
 use super::principal::TenantMember;
 use crate::audit::Target;
 use crate::auth::Role;
@@ -47,10 +48,10 @@ pub async fn list(
 pub async fn create(
     member: TenantMember,
     state: web::Data<AppState>,
-    body: web::Json<CreateToken>,
+    body: Deferred<web::Json<CreateToken>>,
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Work)?;
-    let body = body.into_inner();
+    let body = body.get()?.into_inner();
     let role = body
         .role
         .as_deref()

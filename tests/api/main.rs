@@ -13,6 +13,7 @@ mod isolation;
 mod members;
 mod ops;
 mod resolution;
+mod route_isolation;
 mod storage_failures;
 mod token_api;
 mod tokens;
