@@ -81,6 +81,41 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
+/// An extractor whose failure is reported only when the handler asks for the value: after the
+/// handler has checked who is asking, so an unauthorised caller gets 401/403 rather than a
+/// validation error that would confirm the route and the shape of its input.
+///
+/// (Actix runs a handler's extractors together and answers with whichever fails first; a body
+/// error is usually known before an asynchronous membership check completes.)
+pub struct Deferred<E>(Result<E, ApiError>);
+
+impl<E> Deferred<E> {
+    pub fn get(self) -> Result<E, ApiError> {
+        self.0
+    }
+}
+
+impl<E> actix_web::FromRequest for Deferred<E>
+where
+    E: actix_web::FromRequest<Error = actix_web::Error> + 'static,
+{
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let inner = E::from_request(req, payload);
+        Box::pin(async move {
+            Ok(Deferred(inner.await.map_err(|e| {
+                // The configured error handlers above turn every extractor error into an
+                // ApiError; anything else is reported as a malformed request.
+                e.as_error::<ApiError>()
+                    .cloned()
+                    .unwrap_or_else(|| ApiError::malformed_json(e.to_string()))
+            })))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,40 +206,5 @@ mod tests {
         assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
         let body: Value = test::read_body_json(res).await;
         assert_eq!(body["error"]["code"], "METHOD_NOT_ALLOWED");
-    }
-}
-
-/// An extractor whose failure is reported only when the handler asks for the value: after the
-/// handler has checked who is asking, so an unauthorised caller gets 401/403 rather than a
-/// validation error that would confirm the route and the shape of its input.
-///
-/// (Actix runs a handler's extractors together and answers with whichever fails first; a body
-/// error is usually known before an asynchronous membership check completes.)
-pub struct Deferred<E>(Result<E, ApiError>);
-
-impl<E> Deferred<E> {
-    pub fn get(self) -> Result<E, ApiError> {
-        self.0
-    }
-}
-
-impl<E> actix_web::FromRequest for Deferred<E>
-where
-    E: actix_web::FromRequest<Error = actix_web::Error> + 'static,
-{
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let inner = E::from_request(req, payload);
-        Box::pin(async move {
-            Ok(Deferred(inner.await.map_err(|e| {
-                // The configured error handlers above turn every extractor error into an
-                // ApiError; anything else is reported as a malformed request.
-                e.as_error::<ApiError>()
-                    .cloned()
-                    .unwrap_or_else(|| ApiError::malformed_json(e.to_string()))
-            })))
-        })
     }
 }
