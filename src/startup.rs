@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::api::{self, extract, middleware};
 use crate::auth::login::Sessions;
+use crate::auth::setup::SetupLink;
 use crate::auth::tokens::Tokens;
 use crate::auth::users::Users;
 use crate::auth::{Email, Password, PasswordHasher};
@@ -33,10 +34,34 @@ pub struct AppState {
     pub lifecycle: TenantLifecycle,
     pub sessions: Sessions,
     pub tokens: Tokens,
+    pub users: Users,
+    /// The one-time link that creates the first platform admin (pending only on a fresh
+    /// install without one).
+    pub setup: SetupLink,
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
+    /// The services of a server over `storage`.
+    pub fn new(
+        settings: Arc<Settings>,
+        storage: Storage,
+        hasher: PasswordHasher,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        AppState {
+            settings,
+            directory: Arc::new(TenantDirectory::new()),
+            lifecycle: TenantLifecycle::new(storage.clone()),
+            sessions: Sessions::new(storage.clone(), hasher.clone()),
+            tokens: Tokens::new(storage.clone()),
+            users: Users::new(storage.clone(), hasher),
+            setup: SetupLink::default(),
+            storage,
+            metrics,
+        }
+    }
+
     /// Updates gauges that are read from state rather than counted as they happen.
     pub fn refresh_gauges(&self) {
         self.metrics
@@ -106,18 +131,15 @@ impl Application {
             tracing::warn!(?report, "recovered interrupted tenant operations");
         }
         let hasher = PasswordHasher::new().context("cannot set up password hashing")?;
-        ensure_platform_admin(&settings, &storage, hasher.clone()).await?;
-        let directory = Arc::new(TenantDirectory::new());
+        let admin_exists = ensure_platform_admin(&settings, &storage, hasher.clone()).await?;
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
-        let state = web::Data::new(AppState {
-            settings: settings.clone(),
-            storage: storage.clone(),
-            directory: directory.clone(),
-            lifecycle,
-            sessions: Sessions::new(storage.clone(), hasher),
-            tokens: Tokens::new(storage.clone()),
+        let state = web::Data::new(AppState::new(
+            settings.clone(),
+            storage.clone(),
+            hasher,
             metrics,
-        });
+        ));
+        let directory = state.directory.clone();
         {
             let state = state.clone();
             blocking(move || state.sync_directory())
@@ -131,6 +153,9 @@ impl Application {
         ));
 
         let port = listener.local_addr()?.port();
+        if !admin_exists {
+            print_setup_link(&state, listener.local_addr()?)?;
+        }
         let limit = settings.http.max_body_bytes;
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -218,12 +243,35 @@ fn security_headers() -> actix_web::middleware::DefaultHeaders {
         ))
 }
 
-/// Creates the first platform admin from the settings on a fresh install, or says how to.
+/// Prints the one-time setup link on stdout, for the operator's console only: it is a secret,
+/// so it never goes through the log.
+fn print_setup_link(state: &AppState, bound: std::net::SocketAddr) -> anyhow::Result<()> {
+    let secret = state
+        .setup
+        .issue()
+        .context("cannot generate a setup link")?;
+    let base = match &state.settings.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{bound}"),
+    };
+    tracing::warn!(
+        "no platform admin exists yet: open the setup link printed on standard output, or run \
+         `agenthq user create --email EMAIL --platform-admin`"
+    );
+    println!(
+        "No platform admin exists yet. Open this link to create one (it works once, until the \
+         server restarts):\n  {base}/setup#token={secret}"
+    );
+    Ok(())
+}
+
+/// Creates the first platform admin from the settings on a fresh install. Returns whether a
+/// platform admin exists.
 async fn ensure_platform_admin(
     settings: &Settings,
     storage: &Storage,
     hasher: PasswordHasher,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let admin = match &settings.bootstrap_admin {
         Some((email, password)) => Some((
             Email::parse(email).map_err(|e| anyhow::anyhow!("invalid AGENTHQ_ADMIN_EMAIL: {e}"))?,
@@ -237,13 +285,7 @@ async fn ensure_platform_admin(
         .await
         .context("admin set-up task failed")?
         .context("cannot create the first platform admin")?;
-    if !exists {
-        tracing::warn!(
-            "no platform admin exists yet: create one with `agenthq user create --email EMAIL \
-             --platform-admin`, or start with AGENTHQ_ADMIN_EMAIL and AGENTHQ_ADMIN_PASSWORD set"
-        );
-    }
-    Ok(())
+    Ok(exists)
 }
 
 /// Polls the registry's change counter so status changes made by other processes (the CLI)

@@ -10,6 +10,7 @@ pub mod middleware;
 mod ops;
 pub mod principal;
 pub mod routes;
+mod setup;
 mod tenant;
 mod tokens;
 

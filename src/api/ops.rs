@@ -95,7 +95,6 @@ mod tests {
     use crate::domain::{Tenant, TenantId, TenantStatus};
     use crate::ops::metrics::Metrics;
     use crate::store::{RegistryStore, Storage, StoreError};
-    use crate::tenancy::{TenantDirectory, TenantLifecycle};
     use actix_web::{App, http::StatusCode, test as atest};
     use std::sync::Arc;
 
@@ -230,21 +229,13 @@ mod tests {
             registry: Arc::new(ReadOnlyRegistry),
             tenants: real.tenants,
         };
-        let state = web::Data::new(AppState {
-            settings: Arc::new(settings),
-            lifecycle: TenantLifecycle::new(storage.clone()),
-            sessions: crate::auth::login::Sessions::new(
-                storage.clone(),
-                crate::auth::PasswordHasher::with_params(
-                    argon2::Params::new(256, 1, 1, None).unwrap(),
-                )
-                .unwrap(),
-            ),
-            tokens: crate::auth::tokens::Tokens::new(storage.clone()),
+        let state = web::Data::new(AppState::new(
+            Arc::new(settings),
             storage,
-            directory: Arc::new(TenantDirectory::new()),
-            metrics: Arc::new(Metrics::new().unwrap()),
-        });
+            crate::auth::PasswordHasher::with_params(argon2::Params::new(256, 1, 1, None).unwrap())
+                .unwrap(),
+            Arc::new(Metrics::new().unwrap()),
+        ));
         let app = atest::init_service(
             App::new()
                 .app_data(state)

@@ -4,7 +4,7 @@
 use actix_web::http::Method;
 use actix_web::{Route, web};
 
-use super::{admin, audit, auth, members, ops, tenant, tokens};
+use super::{admin, audit, auth, members, ops, setup, tenant, tokens};
 
 /// Who may call an endpoint (the handler's extractors enforce it; this says it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,8 @@ pub fn endpoints() -> Vec<Endpoint> {
         // Guarded by its own bearer token or loopback.
         endpoint(M::GET, "/metrics", Public, |r| r.to(ops::metrics)),
         endpoint(M::GET, "/api/tenant", Public, |r| r.to(tenant::current)),
+        endpoint(M::GET, "/api/setup", Public, |r| r.to(setup::status)),
+        endpoint(M::POST, "/api/setup", Public, |r| r.to(setup::complete)),
         endpoint(M::POST, "/api/auth/login", Public, |r| r.to(auth::login)),
         endpoint(M::POST, "/api/auth/logout", SignedIn, |r| {
             r.to(auth::logout)

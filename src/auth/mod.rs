@@ -4,6 +4,7 @@ pub mod login;
 pub mod password;
 pub mod policy;
 pub mod session;
+pub mod setup;
 pub mod token;
 pub mod tokens;
 pub mod user;

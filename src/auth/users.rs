@@ -100,6 +100,10 @@ impl Users {
         }
     }
 
+    pub fn platform_admin_exists(&self) -> Result<bool, UserError> {
+        Ok(self.storage.registry.has_platform_admin()?)
+    }
+
     pub fn memberships(&self, user: UserId) -> Result<Vec<(String, Role)>, UserError> {
         Ok(self.storage.registry.memberships_of(user)?)
     }

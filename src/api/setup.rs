@@ -1,0 +1,66 @@
+//! `GET /api/setup` (is a setup link pending?) and `POST /api/setup` (use it: create the first
+//! platform admin). See `auth::setup`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ApiError;
+use super::extract::Deferred;
+use crate::audit::{Actor, ActorKind, AuditEntry, Target};
+use crate::auth::setup::SetupError;
+use crate::auth::users::UserError;
+use crate::auth::{Email, Password};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteSetup {
+    token: String,
+    email: String,
+    password: String,
+}
+
+pub async fn status(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "required": state.setup.is_pending() }))
+}
+
+pub async fn complete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Deferred<web::Json<CompleteSetup>>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.setup.is_pending() {
+        return Err(ApiError::forbidden("set-up is complete; sign in instead"));
+    }
+    let CompleteSetup {
+        token,
+        email,
+        password,
+    } = body.get()?.into_inner();
+    let email = Email::parse(&email).map_err(|e| ApiError::validation("email", e))?;
+    let password = Password::parse(password).map_err(|e| ApiError::validation("password", e))?;
+    let s = state.clone();
+    let user = web::block(move || s.setup.complete(&token, &s.users, email, &password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| match e {
+            SetupError::InvalidLink => ApiError::forbidden(e.to_string()),
+            SetupError::User(UserError::Conflict(msg)) => ApiError::conflict(msg),
+            SetupError::User(UserError::Store(e)) => e.into(),
+            SetupError::User(e) => ApiError::internal(e),
+        })?;
+    tracing::info!(user_id = %user.id, "first platform admin created through the setup link");
+    let actor = Actor {
+        kind: ActorKind::User,
+        id: Some(user.id.to_string()),
+    };
+    let entry = AuditEntry::new(
+        &actor,
+        &super::audit::origin(&req),
+        "setup.completed",
+        Target::new("user", user.id),
+    );
+    super::audit::record_platform(&state, entry).await?;
+    Ok(HttpResponse::Created().json(json!({ "user": user })))
+}
