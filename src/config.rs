@@ -81,6 +81,9 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
+    /// Origins (`https://app.example.com`) whose pages may call the API from a browser, with
+    /// credentials. Empty (the default): no CORS headers, so browsers allow same-origin only.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -89,6 +92,7 @@ impl Default for HttpSettings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             workers: 0,
             shutdown_timeout_secs: 30,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -150,6 +154,7 @@ pub struct Overrides {
     pub max_body_bytes: Option<usize>,
     pub max_open_tenants: Option<usize>,
     pub workers: Option<usize>,
+    pub cors_allowed_origins: Option<Vec<String>>,
     pub admin_email: Option<String>,
     pub admin_password: Option<Secret>,
 }
@@ -191,6 +196,12 @@ impl Settings {
         }
         if let Some(v) = o.workers {
             http.workers = v;
+        }
+        if let Some(v) = o.cors_allowed_origins {
+            http.cors_allowed_origins = v;
+        }
+        for origin in &mut http.cors_allowed_origins {
+            *origin = parse_origin(origin)?;
         }
         if let Some(v) = o.max_open_tenants {
             storage.max_open_tenants = v;
@@ -317,6 +328,28 @@ fn parse_backend(url: Option<Secret>) -> Result<Backend, ConfigError> {
     }
 }
 
+/// Parses a browser origin: `http(s)://host[:port]`, no path; lower-cased as browsers send it.
+fn parse_origin(s: &str) -> Result<String, ConfigError> {
+    let origin = s.trim().to_ascii_lowercase();
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        Some(host)
+            if !host.is_empty()
+                && host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                }) =>
+        {
+            Ok(origin)
+        }
+        _ => Err(invalid(
+            "CORS origin",
+            format!("'{s}': expected http(s)://host[:port] with no path (and no '*')"),
+        )),
+    }
+}
+
 /// Parses `HOST:PORT` where HOST is an IP address or `localhost`.
 pub fn parse_listen(s: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
@@ -362,6 +395,32 @@ fn parse_public_url(u: &str) -> Result<String, ConfigError> {
             "public url",
             format!("'{u}' must be an http:// or https:// URL"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod cors_tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_are_bare_http_origins() {
+        assert_eq!(
+            parse_origin("https://App.Example.com").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            parse_origin("http://localhost:5173").unwrap(),
+            "http://localhost:5173"
+        );
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://example.com/path",
+            "https://",
+            "ftp://x",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::watch;
@@ -158,6 +158,7 @@ impl Application {
         }
         let limit = settings.http.max_body_bytes;
         let app_state = state.clone();
+        let cors_origins = settings.http.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -169,6 +170,10 @@ impl Application {
                 .wrap(security_headers())
                 .wrap(extract::json_error_responses())
                 .wrap(from_fn(middleware::authenticate))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    cors(&cors_origins),
+                ))
                 .wrap(from_fn(middleware::observe))
                 .configure(api::configure)
                 .default_service(web::to(crate::ops::assets::serve_or_not_found))
@@ -227,6 +232,37 @@ impl Application {
             .context("server task failed")?
             .context("server failed")
     }
+}
+
+/// Cross-origin access for the configured origins only (used only when some are configured):
+/// credentials allowed, the API's methods and request headers, preflights cached for an hour.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::{Method, header};
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, o| {
+            cors.allowed_origin(o)
+        })
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-csrf-token"),
+            header::HeaderName::from_static("x-tenant"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+        ])
+        .supports_credentials()
+        .max_age(3600)
 }
 
 /// Headers every response carries. The CSP allows only the embedded UI's own files; no

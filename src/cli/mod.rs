@@ -74,6 +74,14 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "AGENTHQ_WORKERS", value_name = "N")]
     workers: Option<usize>,
+    /// Browser origins allowed to call the API cross-origin (comma-separated; default none).
+    #[arg(
+        long,
+        env = "AGENTHQ_CORS_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +165,7 @@ fn load_settings(g: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Se
         o.max_body_bytes = s.max_body_bytes;
         o.max_open_tenants = s.max_open_tenants;
         o.workers = s.workers;
+        o.cors_allowed_origins = s.cors_origins.clone();
     }
     Ok(Settings::load(o)?)
 }

@@ -160,3 +160,85 @@ async fn every_response_carries_the_security_headers() {
         );
     }
 }
+
+async fn preflight(app: &crate::helpers::TestApp, origin: &str) -> reqwest::Response {
+    app.client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/members", app.address),
+        )
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type,x-csrf-token",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn without_an_allow_list_no_origin_gets_cors_headers() {
+    let app = spawn_app().await;
+    let res = preflight(&app, "https://evil.example").await;
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn only_allow_listed_origins_get_cors_headers() {
+    let app = crate::helpers::spawn_app_with(|o| {
+        o.cors_allowed_origins = Some(vec!["https://console.example.com".into()]);
+    })
+    .await;
+    let res = preflight(&app, "https://console.example.com").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = res.headers();
+    assert_eq!(
+        h["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-csrf-token")
+    );
+
+    let res = preflight(&app, "https://evil.example").await;
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("Origin", "https://console.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "same-origin style requests still work"
+    );
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
