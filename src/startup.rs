@@ -82,6 +82,8 @@ impl AppState {
     /// Applies registry changes made elsewhere: reloads the directory when the change counter
     /// moved, and closes the databases of tenants that are no longer served.
     fn sync_directory(&self) -> Result<bool, StoreError> {
+        self.tokens
+            .observe_access_generation(self.storage.registry.access_generation()?);
         let generation = self.storage.registry.generation()?;
         if Some(generation) == self.directory.generation() {
             return Ok(false);
@@ -346,12 +348,16 @@ async fn watch_registry(
                 healthy = true;
             }
             Ok(_) => {}
-            // Logged on the transition only: a broken disk must not flood the log 4 times a second.
-            Err(e) if healthy => {
-                tracing::error!(error = %e, "cannot read the registry; tenant changes are not picked up");
-                healthy = false;
+            Err(e) => {
+                // Changes made elsewhere cannot be seen: stop trusting cached tokens.
+                state.tokens.invalidate();
+                // Logged on the transition only: a broken disk must not flood the log 4 times
+                // a second.
+                if healthy {
+                    tracing::error!(error = %e, "cannot read the registry; tenant changes are not picked up");
+                    healthy = false;
+                }
             }
-            Err(_) => {}
         }
     }
 }

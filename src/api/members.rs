@@ -126,15 +126,16 @@ pub async fn change(
     let tenant = member.ctx.tenant.id;
     let current = current_role(&state, tenant, user).await?;
     require_for_role_change(&member, Some(current), Some(role))?;
+    let s = state.clone();
     web::block(move || {
-        state
-            .storage
+        s.storage
             .registry
             .change_membership(tenant, user, Some(role))
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(member_not_found)?;
+    state.tokens.invalidate();
     let entry = member.audit("member.role_changed", Target::new("user", user));
     record(
         &member,
@@ -153,10 +154,12 @@ pub async fn remove(
     let tenant = member.ctx.tenant.id;
     let current = current_role(&state, tenant, user).await?;
     require_for_role_change(&member, Some(current), None)?;
-    web::block(move || state.storage.registry.change_membership(tenant, user, None))
+    let s = state.clone();
+    web::block(move || s.storage.registry.change_membership(tenant, user, None))
         .await
         .map_err(ApiError::internal)?
         .map_err(member_not_found)?;
+    state.tokens.invalidate();
     let entry = member.audit("member.removed", Target::new("user", user));
     record(&member, entry.with_details(json!({ "role": current }))).await?;
     Ok(HttpResponse::NoContent().finish())

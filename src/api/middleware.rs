@@ -163,7 +163,11 @@ pub async fn authenticate(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return refuse(req, ApiError::internal("application state missing"));
     };
-    let found = web::block(move || state.tokens.authenticate(&secret)).await;
+    // A token seen recently needs no database round trip (see `auth::token_cache`).
+    let found = match state.tokens.cached(&secret) {
+        Some(token) => Ok(Ok(Some(token))),
+        None => web::block(move || state.tokens.authenticate(&secret)).await,
+    };
     match found {
         Ok(Ok(Some(token))) => {
             req.extensions_mut()

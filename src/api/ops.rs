@@ -124,6 +124,9 @@ mod tests {
         fn generation(&self) -> Result<i64, StoreError> {
             Ok(0)
         }
+        fn access_generation(&self) -> Result<i64, StoreError> {
+            Ok(0)
+        }
         fn probe_writable(&self) -> Result<(), StoreError> {
             Err(StoreError::Unavailable(
                 "attempt to write a readonly database".into(),

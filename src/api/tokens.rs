@@ -96,13 +96,15 @@ pub async fn revoke(
         .map_err(ApiError::internal)??
         .filter(|t| may_manage(&member, t))
         .ok_or_else(|| ApiError::not_found("no such token"))?;
-    let revoked = web::block(move || state.storage.registry.revoke_api_token(tenant, &id, now()))
+    let s = state.clone();
+    let revoked = web::block(move || s.storage.registry.revoke_api_token(tenant, &id, now()))
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::not_found("no such token"),
             other => other.into(),
         })?;
+    state.tokens.invalidate();
     if token.revoked_at.is_none() {
         let entry = member.audit("token.revoked", Target::new("token", &revoked.id));
         record(&member, entry.with_details(json!({ "name": revoked.name }))).await?;

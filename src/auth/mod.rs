@@ -6,6 +6,7 @@ pub mod policy;
 pub mod session;
 pub mod setup;
 pub mod token;
+pub mod token_cache;
 pub mod tokens;
 pub mod user;
 pub mod users;

@@ -1,8 +1,11 @@
 //! Issuing and checking API tokens.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 
 use super::token::{ApiToken, TokenSecret};
+use super::token_cache::TokenCache;
 use super::{Email, Role, UserId};
 use crate::domain::{TenantId, TenantStatus, now};
 use crate::store::{Storage, StoreError};
@@ -57,11 +60,32 @@ pub const MAX_DAYS: u32 = 3650;
 #[derive(Clone)]
 pub struct Tokens {
     storage: Storage,
+    cache: Arc<TokenCache>,
 }
 
 impl Tokens {
     pub fn new(storage: Storage) -> Self {
-        Self { storage }
+        Self {
+            storage,
+            cache: Arc::new(TokenCache::new()),
+        }
+    }
+
+    /// The token a bearer secret stands for when that is known without any I/O (cached and
+    /// still valid); `None` means: ask [`Tokens::authenticate`].
+    pub fn cached(&self, secret: &TokenSecret) -> Option<ApiToken> {
+        self.cache.get(&secret.hash(), now(), TOUCH_INTERVAL)
+    }
+
+    /// Forgets every cached token: call after changing anything a token's validity or role
+    /// depends on (revocation, memberships).
+    pub fn invalidate(&self) {
+        self.cache.invalidate();
+    }
+
+    /// Feeds the registry's access counter (polled by the server) to the cache.
+    pub fn observe_access_generation(&self, generation: i64) {
+        self.cache.observe_generation(generation);
     }
 
     /// Issues a token for a member named by tenant slug and email (the CLI's way in).
@@ -145,7 +169,9 @@ impl Tokens {
     /// member (the effective role is the lower of the token's and the creator's current one).
     pub fn authenticate(&self, secret: &TokenSecret) -> Result<Option<ApiToken>, StoreError> {
         let registry = &self.storage.registry;
-        let Some(mut token) = registry.api_token_by_hash(&secret.hash())? else {
+        let hash = secret.hash();
+        let epoch = self.cache.epoch();
+        let Some(mut token) = registry.api_token_by_hash(&hash)? else {
             return Ok(None);
         };
         let at = now();
@@ -158,7 +184,9 @@ impl Tokens {
         token.role = token.role.min(member_role);
         if token.last_used_at.is_none_or(|t| at - t >= TOUCH_INTERVAL) {
             registry.touch_api_token(&token.id, at)?;
+            token.last_used_at = Some(at);
         }
+        self.cache.insert(hash, token.clone(), epoch);
         Ok(Some(token))
     }
 }

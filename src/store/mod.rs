@@ -41,6 +41,9 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn delete_tenant(&self, id: TenantId) -> Result<(), StoreError>;
     /// A counter that grows with every change to the tenant rows, by any process.
     fn generation(&self) -> Result<i64, StoreError>;
+    /// A counter that grows with every change that can end or narrow access (memberships,
+    /// token revocation, users): what token caches poll.
+    fn access_generation(&self) -> Result<i64, StoreError>;
     /// Proves the registry accepts writes (used by `/readyz`).
     fn probe_writable(&self) -> Result<(), StoreError>;
     /// Flushes and closes: called once at shutdown.

@@ -87,6 +87,19 @@ async fn a_revoked_token_is_refused_on_the_next_request() {
     .await;
     let secret = created["token"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap();
+    // Used (and so cached by the server) before it is revoked.
+    for _ in 0..2 {
+        let (status, _) = call(
+            &app,
+            Auth::Token(&secret),
+            Method::GET,
+            "/api/tokens",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
     let (status, _) = call(
         &app,
         Auth::Token(&bob),
@@ -261,4 +274,58 @@ async fn bad_token_requests_are_validation_errors() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_demotion_applies_to_the_members_tokens_on_the_next_request() {
+    let (app, ada, bob, _) = setup().await;
+    let create = |token: String| {
+        let app = &app;
+        async move {
+            call(
+                app,
+                Auth::Token(&token),
+                Method::POST,
+                "/api/tokens",
+                None,
+                Some(json!({ "name": "x" })),
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(create(bob.clone()).await, StatusCode::CREATED);
+    let (_, members) = call(
+        &app,
+        Auth::Token(&ada),
+        Method::GET,
+        "/api/members",
+        None,
+        None,
+    )
+    .await;
+    let bob_id = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "bob@example.com")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = call(
+        &app,
+        Auth::Token(&ada),
+        Method::PATCH,
+        &format!("/api/members/{bob_id}"),
+        None,
+        Some(json!({ "role": "viewer" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        create(bob).await,
+        StatusCode::FORBIDDEN,
+        "bob's token acts as a viewer now"
+    );
 }

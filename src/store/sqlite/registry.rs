@@ -200,6 +200,14 @@ impl RegistryStore for SqliteRegistry {
         Ok(g)
     }
 
+    fn access_generation(&self) -> Result<i64, StoreError> {
+        let conn = self.pool.get()?;
+        let g = conn
+            .prepare_cached("SELECT access_generation FROM registry_state WHERE id = 1")?
+            .query_row([], |r| r.get(0))?;
+        Ok(g)
+    }
+
     fn probe_writable(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.get()?;
         write_tx(&mut conn, |tx| {
