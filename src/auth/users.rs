@@ -57,8 +57,14 @@ impl Users {
         Ok(user)
     }
 
-    /// Gives an existing user a role in an active or suspended tenant.
-    pub fn add_to_tenant(&self, slug: &str, email: &Email, role: Role) -> Result<(), UserError> {
+    /// Gives an existing user a role in an active or suspended tenant; returns the tenant and
+    /// the user.
+    pub fn add_to_tenant(
+        &self,
+        slug: &str,
+        email: &Email,
+        role: Role,
+    ) -> Result<(crate::domain::Tenant, User), UserError> {
         let tenant = self
             .storage
             .registry
@@ -74,7 +80,7 @@ impl Users {
             .registry
             .upsert_membership(tenant.id, user.id, role)?;
         tracing::info!(tenant = %slug, user_id = %user.id, %role, "membership set");
-        Ok(())
+        Ok((tenant, user))
     }
 
     /// Makes sure a platform admin exists on a fresh install: from `admin` (email and password,

@@ -2,9 +2,13 @@
 //! server is using: the server notices each change within a second.
 
 use clap::Subcommand;
+use serde_json::json;
 
+use super::audit_platform;
+use crate::audit::Target;
 use crate::config::Settings;
 use crate::domain::{Plan, Tenant, TenantSlug};
+use crate::store::Storage;
 use crate::tenancy::{NewTenant, TenantLifecycle};
 
 #[derive(Debug, Subcommand)]
@@ -44,17 +48,26 @@ pub fn run(settings: Settings, command: TenantCommand) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_filter("warn"), settings.log_format);
     let storage = super::open_storage(&settings)?;
     let lifecycle = TenantLifecycle::new(storage.clone());
-    let result = execute(&lifecycle, command);
+    let result = execute(&storage, &lifecycle, command);
     storage.close();
     result
 }
 
-fn execute(lifecycle: &TenantLifecycle, command: TenantCommand) -> anyhow::Result<()> {
+fn execute(
+    storage: &Storage,
+    lifecycle: &TenantLifecycle,
+    command: TenantCommand,
+) -> anyhow::Result<()> {
+    let audit = |action: &str, t: &Tenant| {
+        let details = json!({ "slug": t.slug, "plan": t.plan });
+        audit_platform(storage, action, Target::new("tenant", t.id), details)
+    };
     match command {
         TenantCommand::Create { slug, name, plan } => {
             let slug = TenantSlug::parse(&slug)
                 .map_err(|e| anyhow::anyhow!("invalid tenant slug '{slug}': {e}"))?;
             let t = lifecycle.create(NewTenant { slug, name, plan })?;
+            audit("tenant.created", &t)?;
             println!(
                 "created tenant {} ({}, plan {}, id {})",
                 t.slug, t.name, t.plan, t.id
@@ -70,14 +83,17 @@ fn execute(lifecycle: &TenantLifecycle, command: TenantCommand) -> anyhow::Resul
         }
         TenantCommand::Suspend { slug } => {
             let t = lifecycle.suspend(&slug)?;
+            audit("tenant.suspended", &t)?;
             println!("suspended tenant {}", t.slug);
         }
         TenantCommand::Resume { slug } => {
             let t = lifecycle.resume(&slug)?;
+            audit("tenant.resumed", &t)?;
             println!("resumed tenant {}", t.slug);
         }
         TenantCommand::Delete { slug } => {
             let t = lifecycle.delete(&slug)?;
+            audit("tenant.deleted", &t)?;
             println!(
                 "deleted tenant {} (data kept: `agenthq tenant resume {0}` restores it, \
                  `agenthq tenant purge {0}` removes it for good)",
@@ -85,7 +101,9 @@ fn execute(lifecycle: &TenantLifecycle, command: TenantCommand) -> anyhow::Resul
             );
         }
         TenantCommand::Purge { slug } => {
+            let t = lifecycle.get(&slug)?;
             lifecycle.purge(&slug)?;
+            audit("tenant.purged", &t)?;
             println!("purged tenant {slug}");
         }
     }

@@ -49,8 +49,18 @@ pub fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<()> {
         role,
         expires_in_days,
     });
+    let audited = result.as_ref().ok().map(|(token, _)| {
+        super::audit_tenant(
+            &storage,
+            token.tenant_id,
+            "token.created",
+            crate::audit::Target::new("token", &token.id),
+            serde_json::json!({ "name": token.name, "role": token.role }),
+        )
+    });
     storage.close();
     let (_, secret) = result?;
+    audited.transpose()?;
     // The token alone, so scripts can capture it: TOKEN=$(agenthq token create …).
     println!("{}", secret.expose());
     Ok(())

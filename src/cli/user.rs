@@ -4,6 +4,9 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
 use clap::Subcommand;
+use serde_json::json;
+
+use crate::audit::Target;
 
 use crate::auth::users::Users;
 use crate::auth::{Email, Password, PasswordHasher, Role};
@@ -54,6 +57,12 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Create { platform_admin, .. } => {
             let password = password.context("password missing")?;
             let user = users.create(email, &password, platform_admin)?;
+            super::audit_platform(
+                &storage,
+                "user.created",
+                Target::new("user", user.id),
+                json!({ "platform_admin": platform_admin }),
+            )?;
             println!(
                 "created user {}{} (id {})",
                 user.email,
@@ -67,7 +76,14 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
             Ok(())
         }
         UserCommand::Add { tenant, role, .. } => {
-            users.add_to_tenant(&tenant, &email, role)?;
+            let (t, user) = users.add_to_tenant(&tenant, &email, role)?;
+            super::audit_tenant(
+                &storage,
+                t.id,
+                "member.role_set",
+                Target::new("user", user.id),
+                json!({ "role": role }),
+            )?;
             println!("{email} is now {role} of tenant {tenant}");
             Ok(())
         }

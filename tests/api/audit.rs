@@ -4,8 +4,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Auth, TestApp, add_user, call, error_code, issue_token, json, sign_in, spawn_app,
-    spawn_with_admin,
+    Auth, PASSWORD, TestApp, add_user, agenthq, call, create_user_cli, error_code, issue_token,
+    json, sign_in, spawn_app, spawn_with_admin, stderr,
 };
 
 /// acme with ada (owner) and bob (member); ada's token.
@@ -349,4 +349,72 @@ async fn platform_actions_and_sign_ins_go_to_the_platform_log() {
         .unwrap();
     let (status, _) = json(res).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn cli_commands_are_recorded_with_the_cli_as_actor() {
+    let app = spawn_app().await;
+    let data = app.data_path();
+    for args in [
+        &["tenant", "create", "acme"][..],
+        &[
+            "user",
+            "add",
+            "--tenant",
+            "acme",
+            "--email",
+            "ada@example.com",
+            "--role",
+            "admin",
+        ],
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "ada@example.com",
+            "--name",
+            "ci",
+        ],
+        &["tenant", "suspend", "acme"],
+    ] {
+        if args[0] == "user" {
+            let out = create_user_cli(data, &["--email", "ada@example.com"], PASSWORD);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        let out = agenthq(data, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let filter = agenthq::audit::AuditFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let platform = app.state.storage.registry.platform_audit(&filter).unwrap();
+    let actions: Vec<&str> = platform.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["tenant.suspended", "user.created", "tenant.created"]
+    );
+    assert!(
+        platform
+            .iter()
+            .all(|e| e.actor_type == agenthq::audit::ActorKind::System
+                && e.actor_id.as_deref() == Some("cli"))
+    );
+    let acme = app
+        .state
+        .storage
+        .registry
+        .tenant_by_slug("acme")
+        .unwrap()
+        .unwrap();
+    let store = app.state.storage.tenants.open(acme.id).unwrap();
+    let tenant: Vec<String> = store
+        .audit(&filter)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(tenant, ["token.created", "member.role_set"]);
 }
