@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::audit_platform;
+use super::audit::audit_platform;
 use crate::audit::Target;
 use crate::config::Settings;
 use crate::domain::{Plan, Tenant, TenantSlug};

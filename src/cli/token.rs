@@ -50,7 +50,7 @@ pub fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<()> {
         expires_in_days,
     });
     let audited = result.as_ref().ok().map(|(token, _)| {
-        super::audit_tenant(
+        super::audit::audit_tenant(
             &storage,
             token.tenant_id,
             "token.created",

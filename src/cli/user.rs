@@ -57,7 +57,7 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Create { platform_admin, .. } => {
             let password = password.context("password missing")?;
             let user = users.create(email, &password, platform_admin)?;
-            super::audit_platform(
+            super::audit::audit_platform(
                 &storage,
                 "user.created",
                 Target::new("user", user.id),
@@ -77,7 +77,7 @@ pub fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Add { tenant, role, .. } => {
             let (t, user) = users.add_to_tenant(&tenant, &email, role)?;
-            super::audit_tenant(
+            super::audit::audit_tenant(
                 &storage,
                 t.id,
                 "member.role_set",
