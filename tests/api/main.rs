@@ -14,6 +14,7 @@ mod members;
 mod ops;
 mod resolution;
 mod route_isolation;
+mod secrets;
 mod setup;
 mod storage_failures;
 mod token_api;
