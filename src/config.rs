@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::api::client_ip::TrustedProxies;
+pub use crate::ops::rate_limit::{PlanLimit, RateLimitSettings};
+
 /// Default listen address (loopback: exposing the server is an explicit choice).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default request body limit: 1 MiB.
@@ -66,7 +69,10 @@ pub struct Settings {
     pub log: Option<String>,
     pub log_format: LogFormat,
     pub http: HttpSettings,
+    /// Proxies whose `X-Forwarded-For` is believed (parsed from `http.trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
     pub storage: StorageSettings,
+    pub rate_limits: RateLimitSettings,
     /// The first platform admin, for unattended installs (`AGENTHQ_ADMIN_EMAIL` and
     /// `AGENTHQ_ADMIN_PASSWORD`): created at start when no platform admin exists.
     pub bootstrap_admin: Option<(String, Secret)>,
@@ -84,6 +90,11 @@ pub struct HttpSettings {
     /// Origins (`https://app.example.com`) whose pages may call the API from a browser, with
     /// credentials. Empty (the default): no CORS headers, so browsers allow same-origin only.
     pub cors_allowed_origins: Vec<String>,
+    /// Addresses or networks (`10.0.0.0/8`, `127.0.0.1`) of reverse proxies in front of the
+    /// server. Only a request from one of them has its `X-Forwarded-For` believed; the client
+    /// is then the nearest address in that header that is not itself a trusted proxy.
+    /// Empty (the default): the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -93,6 +104,7 @@ impl Default for HttpSettings {
             workers: 0,
             shutdown_timeout_secs: 30,
             cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -137,6 +149,8 @@ pub struct FileSettings {
     pub http: Option<HttpSettings>,
     #[serde(default)]
     pub storage: Option<StorageSettings>,
+    #[serde(default)]
+    pub rate_limits: Option<RateLimitSettings>,
 }
 
 /// Values from the environment and the command line (clap merges the two, flags first).
@@ -155,6 +169,7 @@ pub struct Overrides {
     pub max_open_tenants: Option<usize>,
     pub workers: Option<usize>,
     pub cors_allowed_origins: Option<Vec<String>>,
+    pub trusted_proxies: Option<Vec<String>>,
     pub admin_email: Option<String>,
     pub admin_password: Option<Secret>,
 }
@@ -203,6 +218,15 @@ impl Settings {
         for origin in &mut http.cors_allowed_origins {
             *origin = parse_origin(origin)?;
         }
+        if let Some(v) = o.trusted_proxies {
+            http.trusted_proxies = v;
+        }
+        let trusted_proxies = TrustedProxies::parse(&http.trusted_proxies)
+            .map_err(|e| invalid("trusted proxies", e))?;
+        let rate_limits = file.rate_limits.unwrap_or_default();
+        rate_limits
+            .validate()
+            .map_err(|e| invalid("rate limits", e))?;
         if let Some(v) = o.max_open_tenants {
             storage.max_open_tenants = v;
         }
@@ -285,7 +309,9 @@ impl Settings {
             log,
             log_format,
             http,
+            trusted_proxies,
             storage,
+            rate_limits,
             bootstrap_admin,
         })
     }
@@ -546,11 +572,52 @@ mod tests {
                 },
                 "log filter",
             ),
+            (
+                Overrides {
+                    trusted_proxies: Some(vec!["10.0.0.0/8".into(), "proxy.local".into()]),
+                    ..Default::default()
+                },
+                "trusted proxies",
+            ),
         ];
         for (o, needle) in cases {
             let err = Settings::load(o).unwrap_err().to_string();
             assert!(err.contains(needle), "{err} should mention {needle}");
         }
+    }
+
+    #[test]
+    fn rate_limits_come_from_the_file_and_are_checked() {
+        let f = config_file(
+            "[rate_limits]\nlogin_burst = 3\n[rate_limits.team]\nrequests_per_minute = 10\nburst = 2\n",
+        );
+        let s = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.rate_limits.login_burst, 3);
+        assert_eq!(
+            s.rate_limits.login_per_minute, 10,
+            "unset keys keep defaults"
+        );
+        assert_eq!(
+            s.rate_limits.plan(crate::domain::Plan::Team),
+            PlanLimit {
+                requests_per_minute: 10,
+                burst: 2
+            }
+        );
+        assert_eq!(s.rate_limits.free.requests_per_minute, 120);
+
+        let f = config_file("[rate_limits.free]\nrequests_per_minute = 0\nburst = 1\n");
+        let err = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("rate_limits.free"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::auth::users::Users;
 use crate::auth::{Email, Password, PasswordHasher};
 use crate::config::Settings;
 use crate::ops::metrics::Metrics;
+use crate::ops::rate_limit::{LoginBackoff, RateLimits};
 use crate::store::{Storage, StoreError, blocking};
 use crate::tenancy::{TenantDirectory, TenantLifecycle, TenantResolver};
 
@@ -39,6 +40,7 @@ pub struct AppState {
     /// install without one).
     pub setup: SetupLink,
     pub metrics: Arc<Metrics>,
+    pub rate_limits: RateLimits,
 }
 
 impl AppState {
@@ -49,11 +51,13 @@ impl AppState {
         hasher: PasswordHasher,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let backoff = Arc::new(LoginBackoff::new(&settings.rate_limits));
         AppState {
+            rate_limits: RateLimits::new(&settings.rate_limits),
             settings,
             directory: Arc::new(TenantDirectory::new()),
             lifecycle: TenantLifecycle::new(storage.clone()),
-            sessions: Sessions::new(storage.clone(), hasher.clone()),
+            sessions: Sessions::new(storage.clone(), hasher.clone(), backoff),
             tokens: Tokens::new(storage.clone()),
             users: Users::new(storage.clone(), hasher),
             setup: SetupLink::default(),

@@ -61,6 +61,7 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
+    super::rate_limit::check_login(&req, &state)?;
     let LoginBody { email, password } = body.into_inner();
     let previous = presented_secret(&req);
     let s = state.clone();
@@ -89,6 +90,17 @@ pub async fn login(
         }
         Err(LoginError::InvalidCredentials) => {
             Err(ApiError::unauthenticated("wrong email or password"))
+        }
+        Err(LoginError::Throttled(wait)) => {
+            state
+                .metrics
+                .rate_limited
+                .with_label_values(&["account"])
+                .inc();
+            Err(ApiError::rate_limited(
+                "failed sign-ins for this account",
+                wait,
+            ))
         }
         Err(LoginError::Store(e)) => Err(e.into()),
         Err(e @ LoginError::Random(_)) => Err(ApiError::internal(e)),

@@ -112,6 +112,19 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message).with_retry_after(1)
     }
 
+    /// 429 `RATE_LIMITED`, with `Retry-After` in whole seconds (rounded up, at least 1).
+    pub fn rate_limited(what: &str, retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("too many {what}; retry in {secs} s"),
+        )
+        .with_details(json!({ "retry_after_secs": secs }))
+        .with_retry_after(secs)
+    }
+
     /// A failure whose cause must not reach the client: logs it and answers a bare 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

@@ -106,6 +106,9 @@ pub async fn observe(
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
+    if let Some(usage) = super::rate_limit::counted(res.request()) {
+        super::rate_limit::write_headers(usage, res.headers_mut());
+    }
     let elapsed = started.elapsed();
     let status = res.status();
     let route = res

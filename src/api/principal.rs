@@ -34,6 +34,12 @@ impl Principal {
         }
     }
 
+    /// Whether the request carries a credential at all (an API token the middleware accepted,
+    /// or a session cookie), valid or not.
+    pub fn presented(req: &HttpRequest) -> bool {
+        req.extensions().get::<ApiToken>().is_some() || super::auth::presented_secret(req).is_some()
+    }
+
     /// How the audit log names this principal.
     pub fn actor(&self) -> Actor {
         match self {
@@ -152,6 +158,48 @@ impl TenantMember {
     }
 }
 
+impl TenantMember {
+    /// The member behind `principal` in the resolved tenant `ctx`: 403 when they are not one,
+    /// 429 when the tenant's quota is used up.
+    pub async fn of(
+        req: &HttpRequest,
+        principal: Principal,
+        ctx: crate::tenancy::TenantContext,
+    ) -> Result<Self, ApiError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("application state missing"))?;
+        let role = match &principal {
+            // The middleware bound the request to the token's tenant (TENANT_MISMATCH
+            // otherwise), so the token's role is its role here.
+            Principal::Token(token) => Some(token.role),
+            Principal::User(user) => {
+                let (tenant, user) = (ctx.tenant.id, user.id);
+                let s = state.clone();
+                web::block(move || s.storage.registry.membership_role(tenant, user))
+                    .await
+                    .map_err(ApiError::internal)??
+            }
+        };
+        let role = role.ok_or_else(|| {
+            ApiError::forbidden(format!(
+                "you are not a member of tenant '{}'",
+                ctx.tenant.slug
+            ))
+        })?;
+        // Counted once the caller is known to act for the tenant: outsiders cannot use up a
+        // tenant's quota.
+        super::rate_limit::check_tenant(req, &state, &ctx.tenant)?;
+        Ok(TenantMember {
+            ctx,
+            principal,
+            role,
+            origin: super::audit::origin(req),
+        })
+    }
+}
+
 impl FromRequest for TenantMember {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -159,36 +207,11 @@ impl FromRequest for TenantMember {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let principal = Principal::from_request(req, payload);
         let ctx = crate::tenancy::TenantContext::from_request(req, payload);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let origin = super::audit::origin(req);
+        let req = req.clone();
         Box::pin(async move {
             let principal = principal.await?;
             let ctx = ctx.await?;
-            let role = match &principal {
-                // The middleware bound the request to the token's tenant (TENANT_MISMATCH
-                // otherwise), so the token's role is its role here.
-                Principal::Token(token) => Some(token.role),
-                Principal::User(user) => {
-                    let state =
-                        state.ok_or_else(|| ApiError::internal("application state missing"))?;
-                    let (tenant, user) = (ctx.tenant.id, user.id);
-                    web::block(move || state.storage.registry.membership_role(tenant, user))
-                        .await
-                        .map_err(ApiError::internal)??
-                }
-            };
-            let role = role.ok_or_else(|| {
-                ApiError::forbidden(format!(
-                    "you are not a member of tenant '{}'",
-                    ctx.tenant.slug
-                ))
-            })?;
-            Ok(TenantMember {
-                ctx,
-                principal,
-                role,
-                origin,
-            })
+            TenantMember::of(&req, principal, ctx).await
         })
     }
 }

@@ -33,6 +33,8 @@ pub async fn complete(
     if !state.setup.is_pending() {
         return Err(ApiError::forbidden("set-up is complete; sign in instead"));
     }
+    // Each attempt costs a password hash: limited like sign-in.
+    super::rate_limit::check_login(&req, &state)?;
     let CompleteSetup {
         token,
         email,

@@ -1,6 +1,10 @@
 //! Sign-in: credentials to sessions, sessions to users.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::domain::now;
+use crate::ops::rate_limit::LoginBackoff;
 use crate::store::{Storage, StoreError};
 
 use super::password::Verification;
@@ -12,6 +16,9 @@ pub enum LoginError {
     /// Wrong password, unknown email and malformed input all end here, on purpose.
     #[error("wrong email or password")]
     InvalidCredentials,
+    /// Too many recent failures for this email (whether or not it exists): try again later.
+    #[error("too many failed sign-ins for this account")]
+    Throttled(Duration),
     #[error("cannot create a session: {0}")]
     Random(String),
     #[error(transparent)]
@@ -29,17 +36,45 @@ pub struct SignedIn {
 pub struct Sessions {
     storage: Storage,
     hasher: PasswordHasher,
+    backoff: Arc<LoginBackoff>,
 }
 
 impl Sessions {
-    pub fn new(storage: Storage, hasher: PasswordHasher) -> Self {
-        Self { storage, hasher }
+    pub fn new(storage: Storage, hasher: PasswordHasher, backoff: Arc<LoginBackoff>) -> Self {
+        Self {
+            storage,
+            hasher,
+            backoff,
+        }
     }
 
     /// Checks credentials and opens a new session. Every failure takes the same path and the
     /// same time (one argon2 verification), so the answer does not tell whether the email
-    /// exists.
+    /// exists. An email with too many recent failures is refused before any of that (see
+    /// [`LoginBackoff`]), exists or not.
     pub fn login(
+        &self,
+        email: &str,
+        password: String,
+    ) -> Result<(SignedIn, SessionSecret), LoginError> {
+        self.backoff.check(email).map_err(LoginError::Throttled)?;
+        let result = self.verify(email, password);
+        match &result {
+            Ok(_) => self.backoff.succeeded(email),
+            Err(LoginError::InvalidCredentials) => {
+                if let Some(lock) = self.backoff.failed(email) {
+                    tracing::warn!(
+                        lock_secs = lock.as_secs(),
+                        "repeated failed sign-ins for one account; locked for a while"
+                    );
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn verify(
         &self,
         email: &str,
         password: String,

@@ -83,6 +83,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Option<Vec<String>>,
+    /// Reverse proxies whose X-Forwarded-For is believed: addresses or CIDR networks
+    /// (comma-separated; default none, so the TCP peer is the client).
+    #[arg(
+        long,
+        env = "AGENTHQ_TRUSTED_PROXIES",
+        value_name = "NETWORKS",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +176,7 @@ fn load_settings(g: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Se
         o.max_open_tenants = s.max_open_tenants;
         o.workers = s.workers;
         o.cors_allowed_origins = s.cors_origins.clone();
+        o.trusted_proxies = s.trusted_proxies.clone();
     }
     Ok(Settings::load(o)?)
 }

@@ -38,6 +38,8 @@ pub struct Metrics {
     http_duration: HistogramVec,
     pub tenant_pools_open: IntGauge,
     tenants: IntGaugeVec,
+    /// Requests refused by a rate limit, by limit (`tenant`, `login`, `account`).
+    pub rate_limited: IntCounterVec,
 }
 
 impl Metrics {
@@ -65,6 +67,13 @@ impl Metrics {
             "Tenant databases open (connection pools in the LRU cache)",
         )?;
         let tenants = IntGaugeVec::new(Opts::new("tenants", "Tenants by status"), &["status"])?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "rate_limited_total",
+                "Requests refused with 429 by a rate limit, by limit",
+            ),
+            &["limit"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new("build_info", "Build of this process"),
             &["version"],
@@ -75,6 +84,7 @@ impl Metrics {
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(tenant_pools_open.clone()))?;
         registry.register(Box::new(tenants.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(build))?;
         // Process metrics (CPU, RSS, open fds…) keep their conventional unprefixed names.
         #[cfg(target_os = "linux")]
@@ -92,6 +102,7 @@ impl Metrics {
             http_duration,
             tenant_pools_open,
             tenants,
+            rate_limited,
         })
     }
 

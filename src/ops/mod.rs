@@ -1,7 +1,8 @@
-//! Operations: metrics, embedded web assets and process limits.
+//! Operations: metrics, rate limits, embedded web assets and process limits.
 
 pub mod assets;
 pub mod metrics;
+pub mod rate_limit;
 
 /// Raises the soft limit of open files to the hard limit. Each open WAL database holds a few
 /// descriptors per connection, and a server keeps many tenants open; the common default soft

@@ -66,6 +66,14 @@ pub async fn spawn_app_in(data_dir: Arc<TempDir>, tweak: impl FnOnce(&mut Overri
     }
 }
 
+/// Starts the real server with a config file holding `toml` (written into the data dir).
+pub async fn spawn_app_with_config(toml: &str) -> TestApp {
+    let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let config = data_dir.path().join("agenthq.toml");
+    std::fs::write(&config, toml).expect("config written");
+    spawn_app_in(data_dir, |o| o.config = Some(config)).await
+}
+
 impl TestApp {
     pub fn data_path(&self) -> &Path {
         self.data_dir.path()

@@ -12,6 +12,7 @@ mod helpers;
 mod isolation;
 mod members;
 mod ops;
+mod rate_limits;
 mod resolution;
 mod route_isolation;
 mod secrets;

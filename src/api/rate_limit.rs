@@ -1,0 +1,96 @@
+//! Rate limits at the HTTP edge: which requests count against which quota, and the
+//! `RateLimit-*` headers that tell clients where they stand.
+//!
+//! A check records the caller's [`Usage`] in the request; [`super::middleware::observe`] turns
+//! it into headers on the response, whether the request succeeded or was refused. The headers
+//! follow the IETF draft "RateLimit header fields for HTTP": `RateLimit-Limit` (the burst),
+//! `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the burst is whole again) and
+//! `RateLimit-Policy` (`<burst>;w=<seconds to refill it>`).
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest};
+
+use super::ApiError;
+use crate::domain::Tenant;
+use crate::ops::rate_limit::{RateLimited, Usage};
+use crate::startup::AppState;
+
+const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// The quota a request was counted against, in request extensions.
+#[derive(Debug, Clone, Copy)]
+struct Counted(Usage);
+
+fn ceil_secs(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Where the request stands against the quota it was counted against, if any.
+pub fn counted(req: &HttpRequest) -> Option<Usage> {
+    req.extensions().get::<Counted>().map(|c| c.0)
+}
+
+/// Writes the `RateLimit-*` headers for `usage`.
+pub fn write_headers(usage: Usage, headers: &mut HeaderMap) {
+    headers.insert(LIMIT, HeaderValue::from(usage.limit));
+    headers.insert(REMAINING, HeaderValue::from(usage.remaining));
+    headers.insert(RESET, HeaderValue::from(ceil_secs(usage.reset_after)));
+    let policy = format!("{};w={}", usage.limit, ceil_secs(usage.window).max(1));
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(POLICY, value);
+    }
+}
+
+fn record(
+    req: &HttpRequest,
+    what: &str,
+    decision: Result<Usage, RateLimited>,
+) -> Result<(), ApiError> {
+    match decision {
+        Ok(usage) => {
+            req.extensions_mut().insert(Counted(usage));
+            Ok(())
+        }
+        Err(refused) => {
+            req.extensions_mut().insert(Counted(refused.usage));
+            Err(ApiError::rate_limited(what, refused.retry_after))
+        }
+    }
+}
+
+/// Counts an authenticated request against its tenant's plan quota.
+pub fn check_tenant(req: &HttpRequest, state: &AppState, tenant: &Tenant) -> Result<(), ApiError> {
+    let decision = state.rate_limits.tenant_request(tenant.id, tenant.plan);
+    if decision.is_err() {
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&["tenant"])
+            .inc();
+    }
+    record(
+        req,
+        &format!("requests for tenant '{}' on its plan", tenant.slug),
+        decision,
+    )
+}
+
+/// Counts a sign-in (or setup) attempt against the client's address.
+pub fn check_login(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    // A request without a peer address (not over TCP) has no key; it cannot come from outside.
+    let Some(ip) = super::client_ip(req) else {
+        return Ok(());
+    };
+    let decision = state.rate_limits.login_attempt(ip);
+    if decision.is_err() {
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&["login"])
+            .inc();
+    }
+    record(req, "sign-in attempts from this address", decision)
+}
