@@ -76,6 +76,9 @@ pub struct Settings {
     /// The first platform admin, for unattended installs (`AGENTHQ_ADMIN_EMAIL` and
     /// `AGENTHQ_ADMIN_PASSWORD`): created at start when no platform admin exists.
     pub bootstrap_admin: Option<(String, Secret)>,
+    /// The master key as `AGENTHQ_MASTER_KEY` (base64 of 32 bytes); unset: `master.key` in
+    /// the data dir.
+    pub master_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -172,6 +175,7 @@ pub struct Overrides {
     pub trusted_proxies: Option<Vec<String>>,
     pub admin_email: Option<String>,
     pub admin_password: Option<Secret>,
+    pub master_key: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -299,7 +303,13 @@ impl Settings {
             }
         };
 
+        if let Some(key) = &o.master_key {
+            crate::secrets::MasterKey::from_base64(key.expose())
+                .map_err(|e| invalid("master key", e.to_string()))?;
+        }
+
         Ok(Self {
+            master_key: o.master_key,
             data_dir,
             backend,
             listen,

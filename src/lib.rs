@@ -13,6 +13,7 @@ pub mod data_dir;
 pub mod domain;
 pub mod failpoint;
 pub mod ops;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::api::{self, extract, middleware};
 use crate::auth::login::Sessions;
+use crate::auth::run_token::{self, RunTokens};
 use crate::auth::setup::SetupLink;
 use crate::auth::tokens::Tokens;
 use crate::auth::users::Users;
@@ -24,6 +25,7 @@ use crate::auth::{Email, Password, PasswordHasher};
 use crate::config::Settings;
 use crate::ops::metrics::Metrics;
 use crate::ops::rate_limit::{LoginBackoff, RateLimits};
+use crate::secrets::MasterKey;
 use crate::store::{Storage, StoreError, blocking};
 use crate::tenancy::{TenantDirectory, TenantLifecycle, TenantResolver};
 
@@ -41,6 +43,8 @@ pub struct AppState {
     pub setup: SetupLink,
     pub metrics: Arc<Metrics>,
     pub rate_limits: RateLimits,
+    /// Signs and checks the tokens of agent runs (for the runtimes and the MCP endpoint).
+    pub run_tokens: RunTokens,
 }
 
 impl AppState {
@@ -50,10 +54,12 @@ impl AppState {
         storage: Storage,
         hasher: PasswordHasher,
         metrics: Arc<Metrics>,
+        master_key: &MasterKey,
     ) -> Self {
         let backoff = Arc::new(LoginBackoff::new(&settings.rate_limits));
         AppState {
             rate_limits: RateLimits::new(&settings.rate_limits),
+            run_tokens: RunTokens::new(master_key, run_token::DEFAULT_TTL),
             settings,
             directory: Arc::new(TenantDirectory::new()),
             lifecycle: TenantLifecycle::new(storage.clone()),
@@ -136,6 +142,15 @@ impl Application {
         if report != Default::default() {
             tracing::warn!(?report, "recovered interrupted tenant operations");
         }
+        let master_key = {
+            let data_dir = crate::data_dir::DataDir::new(&settings.data_dir);
+            let from_env = settings.master_key.clone();
+            tokio::task::spawn_blocking(move || {
+                MasterKey::load_or_create(&data_dir, from_env.as_ref().map(|k| k.expose()))
+            })
+            .await
+            .context("master key task failed")??
+        };
         let hasher = PasswordHasher::new().context("cannot set up password hashing")?;
         let admin_exists = ensure_platform_admin(&settings, &storage, hasher.clone()).await?;
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
@@ -144,6 +159,7 @@ impl Application {
             storage.clone(),
             hasher,
             metrics,
+            &master_key,
         ));
         let directory = state.directory.clone();
         {

@@ -238,6 +238,9 @@ mod tests {
             crate::auth::PasswordHasher::with_params(argon2::Params::new(256, 1, 1, None).unwrap())
                 .unwrap(),
             Arc::new(Metrics::new().unwrap()),
+            // 32 zero bytes: any key does for this test.
+            &crate::secrets::MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+                .unwrap(),
         ));
         let app = atest::init_service(
             App::new()

@@ -3,6 +3,7 @@
 pub mod login;
 pub mod password;
 pub mod policy;
+pub mod run_token;
 pub mod session;
 pub mod setup;
 pub mod token;

@@ -166,6 +166,7 @@ fn load_settings(g: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Se
         metrics_token: env_value("AGENTHQ_METRICS_TOKEN").map(Secret::new),
         admin_email: env_value("AGENTHQ_ADMIN_EMAIL"),
         admin_password: env_value("AGENTHQ_ADMIN_PASSWORD").map(Secret::new),
+        master_key: env_value("AGENTHQ_MASTER_KEY").map(Secret::new),
         ..Overrides::default()
     };
     if let Some(s) = serve {

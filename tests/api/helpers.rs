@@ -181,7 +181,8 @@ pub fn agenthq_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) ->
         .env_remove("AGENTHQ_CONFIG")
         .env_remove("AGENTHQ_FAILPOINT")
         .env_remove("AGENTHQ_ADMIN_EMAIL")
-        .env_remove("AGENTHQ_ADMIN_PASSWORD");
+        .env_remove("AGENTHQ_ADMIN_PASSWORD")
+        .env_remove("AGENTHQ_MASTER_KEY");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -15,6 +15,7 @@ mod ops;
 mod rate_limits;
 mod resolution;
 mod route_isolation;
+mod run_tokens;
 mod secrets;
 mod setup;
 mod storage_failures;

@@ -1,0 +1,11 @@
+//! Secrets at rest: the master key every other key is derived from or wrapped by.
+//!
+//! The master key is 32 random bytes, kept in `master.key` in the data dir (mode 0600, created
+//! on first start) or given as `AGENTHQ_MASTER_KEY` (base64), in which case no file is written.
+//! Purpose-specific keys are derived from it with HKDF-SHA256 (agent-run token signing now;
+//! the per-tenant data keys of provider credentials are wrapped by it later), so one secret
+//! protects everything and no derived key can be turned back into another.
+
+mod master_key;
+
+pub use master_key::{MasterKey, MasterKeyError};
