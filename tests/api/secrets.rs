@@ -141,6 +141,15 @@ async fn no_secret_reaches_a_database_file_or_the_log() {
     let secrets = [PASSWORD, wrong, &session, &csrf, &token];
     let log = std::fs::read(&log_path).unwrap();
     assert!(log.len() > 1000, "the debug log has content");
+    // The master key lives in master.key (0600) and nowhere else.
+    let master_key = std::fs::read_to_string(dir.join("master.key")).unwrap();
+    let master_key = master_key.trim();
+    assert_eq!(master_key.len(), 44, "base64 of 32 bytes");
+    assert!(
+        !log.windows(master_key.len())
+            .any(|w| w == master_key.as_bytes()),
+        "the log holds the master key"
+    );
     let mut files = files_under(&dir);
     files.push(log_path);
     for file in files {
