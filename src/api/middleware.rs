@@ -146,21 +146,21 @@ pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let bearer = req
+    let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|v| v.starts_with(token::PREFIX))
-        .map(str::to_owned);
-    let Some(value) = bearer else {
+        .map(TokenSecret::presented);
+    let Some(secret) = presented else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let refuse = |req: ServiceRequest, e: ApiError| {
         Ok(req.into_response(e.error_response()).map_into_right_body())
     };
-    let Some(secret) = TokenSecret::presented(&value) else {
+    let Some(secret) = secret else {
         return refuse(req, ApiError::unauthenticated("malformed API token"));
     };
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {

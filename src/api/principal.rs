@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::Method;
@@ -17,7 +18,7 @@ use crate::startup::AppState;
 
 #[derive(Debug, Clone)]
 pub enum Principal {
-    Token(ApiToken),
+    Token(Arc<ApiToken>),
     User(User),
 }
 
@@ -37,7 +38,8 @@ impl Principal {
     /// Whether the request carries a credential at all (an API token the middleware accepted,
     /// or a session cookie), valid or not.
     pub fn presented(req: &HttpRequest) -> bool {
-        req.extensions().get::<ApiToken>().is_some() || super::auth::presented_secret(req).is_some()
+        req.extensions().get::<Arc<ApiToken>>().is_some()
+            || super::auth::presented_secret(req).is_some()
     }
 
     /// How the audit log names this principal.
@@ -66,7 +68,7 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            if let Some(token) = req.extensions().get::<ApiToken>().cloned() {
+            if let Some(token) = req.extensions().get::<Arc<ApiToken>>().cloned() {
                 return Ok(Principal::Token(token));
             }
             let secret = super::auth::presented_secret(&req).ok_or_else(|| {
@@ -129,13 +131,16 @@ pub struct TenantMember {
     pub ctx: crate::tenancy::TenantContext,
     pub principal: Principal,
     pub role: crate::auth::Role,
-    pub origin: Origin,
+    /// The request, for the audit facts (address, user agent, request id) of a mutation;
+    /// read only when something is audited, so reads pay nothing for them.
+    request: HttpRequest,
 }
 
 impl TenantMember {
     /// An audit entry for something this member did now (to be stored in the tenant's log).
     pub fn audit(&self, action: &str, target: Target) -> AuditEntry {
-        AuditEntry::new(&self.principal.actor(), &self.origin, action, target)
+        let origin = super::audit::origin(&self.request);
+        AuditEntry::new(&self.principal.actor(), &origin, action, target)
     }
 
     /// Whether the member may do `action` (for handlers that shape a response by role).
@@ -195,7 +200,7 @@ impl TenantMember {
             ctx,
             principal,
             role,
-            origin: super::audit::origin(req),
+            request: req.clone(),
         })
     }
 }

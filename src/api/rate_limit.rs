@@ -46,7 +46,7 @@ pub fn write_headers(usage: Usage, headers: &mut HeaderMap) {
 
 fn record(
     req: &HttpRequest,
-    what: &str,
+    what: impl FnOnce() -> String,
     decision: Result<Usage, RateLimited>,
 ) -> Result<(), ApiError> {
     match decision {
@@ -56,7 +56,7 @@ fn record(
         }
         Err(refused) => {
             req.extensions_mut().insert(Counted(refused.usage));
-            Err(ApiError::rate_limited(what, refused.retry_after))
+            Err(ApiError::rate_limited(&what(), refused.retry_after))
         }
     }
 }
@@ -73,7 +73,7 @@ pub fn check_tenant(req: &HttpRequest, state: &AppState, tenant: &Tenant) -> Res
     }
     record(
         req,
-        &format!("requests for tenant '{}' on its plan", tenant.slug),
+        || format!("requests for tenant '{}' on its plan", tenant.slug),
         decision,
     )
 }
@@ -92,5 +92,9 @@ pub fn check_login(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> 
             .with_label_values(&["login"])
             .inc();
     }
-    record(req, "sign-in attempts from this address", decision)
+    record(
+        req,
+        || "sign-in attempts from this address".to_owned(),
+        decision,
+    )
 }

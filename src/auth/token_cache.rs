@@ -11,8 +11,8 @@
 //! another process applies within the registry poll interval (250 ms by default).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
@@ -24,7 +24,7 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Clone)]
 struct Entry {
-    token: ApiToken,
+    token: Arc<ApiToken>,
     epoch: u64,
 }
 
@@ -57,7 +57,7 @@ impl TokenCache {
         hash: &str,
         now: DateTime<Utc>,
         touch_after: chrono::Duration,
-    ) -> Option<ApiToken> {
+    ) -> Option<Arc<ApiToken>> {
         let epoch = self.epoch();
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get(hash)?;
@@ -68,7 +68,7 @@ impl TokenCache {
         fresh.then(|| token.clone())
     }
 
-    pub fn insert(&self, hash: String, token: ApiToken, epoch: u64) {
+    pub fn insert(&self, hash: String, token: Arc<ApiToken>, epoch: u64) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(&hash) {
             entries.clear();
@@ -129,7 +129,7 @@ mod tests {
     fn a_cached_token_is_served_until_invalidated() {
         let cache = TokenCache::new();
         let at = now();
-        cache.insert("h".into(), token(Some(at)), cache.epoch());
+        cache.insert("h".into(), Arc::new(token(Some(at))), cache.epoch());
         assert!(cache.get("h", at, MINUTE).is_some());
         cache.invalidate();
         assert!(cache.get("h", at, MINUTE).is_none());
@@ -140,7 +140,7 @@ mod tests {
         let cache = TokenCache::new();
         let epoch = cache.epoch(); // a database read starts…
         cache.invalidate(); // …a revocation lands meanwhile…
-        cache.insert("h".into(), token(Some(now())), epoch); // …the stale read is cached
+        cache.insert("h".into(), Arc::new(token(Some(now()))), epoch); // …the stale read is cached
         assert!(cache.get("h", now(), MINUTE).is_none());
     }
 
@@ -150,14 +150,18 @@ mod tests {
         let at = now();
         let mut expiring = token(Some(at));
         expiring.expires_at = Some(at + chrono::Duration::seconds(1));
-        cache.insert("e".into(), expiring, cache.epoch());
+        cache.insert("e".into(), Arc::new(expiring), cache.epoch());
         assert!(cache.get("e", at, MINUTE).is_some());
         assert!(
             cache
                 .get("e", at + chrono::Duration::seconds(2), MINUTE)
                 .is_none()
         );
-        cache.insert("t".into(), token(Some(at - MINUTE)), cache.epoch());
+        cache.insert(
+            "t".into(),
+            Arc::new(token(Some(at - MINUTE))),
+            cache.epoch(),
+        );
         assert!(cache.get("t", at, MINUTE).is_none(), "a touch is due");
     }
 
@@ -165,7 +169,7 @@ mod tests {
     fn the_registry_counter_invalidates_when_it_moves() {
         let cache = TokenCache::new();
         cache.observe_generation(5);
-        cache.insert("h".into(), token(Some(now())), cache.epoch());
+        cache.insert("h".into(), Arc::new(token(Some(now()))), cache.epoch());
         cache.observe_generation(5);
         assert!(cache.get("h", now(), MINUTE).is_some());
         cache.observe_generation(6);
@@ -176,7 +180,7 @@ mod tests {
     fn the_cache_is_bounded() {
         let cache = TokenCache::new();
         for i in 0..(MAX_ENTRIES + 10) {
-            cache.insert(format!("h{i}"), token(Some(now())), cache.epoch());
+            cache.insert(format!("h{i}"), Arc::new(token(Some(now()))), cache.epoch());
         }
         assert!(cache.len() <= MAX_ENTRIES);
     }

@@ -73,7 +73,7 @@ impl Tokens {
 
     /// The token a bearer secret stands for when that is known without any I/O (cached and
     /// still valid); `None` means: ask [`Tokens::authenticate`].
-    pub fn cached(&self, secret: &TokenSecret) -> Option<ApiToken> {
+    pub fn cached(&self, secret: &TokenSecret) -> Option<Arc<ApiToken>> {
         self.cache.get(&secret.hash(), now(), TOUCH_INTERVAL)
     }
 
@@ -167,7 +167,7 @@ impl Tokens {
 
     /// The token a bearer secret stands for, if it is usable now and its creator is still a
     /// member (the effective role is the lower of the token's and the creator's current one).
-    pub fn authenticate(&self, secret: &TokenSecret) -> Result<Option<ApiToken>, StoreError> {
+    pub fn authenticate(&self, secret: &TokenSecret) -> Result<Option<Arc<ApiToken>>, StoreError> {
         let registry = &self.storage.registry;
         let hash = secret.hash();
         let epoch = self.cache.epoch();
@@ -186,7 +186,8 @@ impl Tokens {
             registry.touch_api_token(&token.id, at)?;
             token.last_used_at = Some(at);
         }
-        self.cache.insert(hash, token.clone(), epoch);
+        let token = Arc::new(token);
+        self.cache.insert(hash, Arc::clone(&token), epoch);
         Ok(Some(token))
     }
 }
