@@ -1,16 +1,25 @@
 //! API tokens: `ahq_` + 256 random bits (hex). Stored only as SHA-256; shown once.
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use super::{Role, UserId};
 use crate::domain::TenantId;
 
 pub const PREFIX: &str = "ahq_";
 
-/// A token's secret value. `Debug` redacts it.
+/// A SHA-256 digest.
+pub type Digest = [u8; 32];
+
+/// The length of a token: `ahq_` and 64 hex digits.
+const TOKEN_LEN: usize = PREFIX.len() + 64;
+
+/// A token's secret value, in canonical form (lower-case hex). `Debug` redacts it.
+///
+/// NOTE: held inline rather than in a `String`: a presented token is parsed on every
+/// authenticated request, and this way that costs no allocation.
 #[derive(Clone, PartialEq, Eq)]
-pub struct TokenSecret(String);
+pub struct TokenSecret([u8; TOKEN_LEN]);
 
 impl std::fmt::Debug for TokenSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -20,24 +29,40 @@ impl std::fmt::Debug for TokenSecret {
 
 impl TokenSecret {
     pub fn generate() -> Result<Self, getrandom::Error> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)?;
-        Ok(Self(format!("{PREFIX}{}", hex::encode(bytes))))
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random)?;
+        let mut text = [0u8; TOKEN_LEN];
+        text[..PREFIX.len()].copy_from_slice(PREFIX.as_bytes());
+        // Infallible: the output slice is exactly twice the input's length.
+        let _ = hex::encode_to_slice(random, &mut text[PREFIX.len()..]);
+        Ok(Self(text))
     }
 
     /// A bearer value presented by a client, if it has the shape of one of our tokens.
     pub fn presented(value: &str) -> Option<Self> {
         let hex_part = value.strip_prefix(PREFIX)?;
-        (hex_part.len() == 64 && hex_part.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| Self(value.to_ascii_lowercase()))
+        if hex_part.len() != 64 || !hex_part.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut text = [0u8; TOKEN_LEN];
+        text.copy_from_slice(value.as_bytes());
+        text.make_ascii_lowercase();
+        Some(Self(text))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        // Always ASCII: built from the prefix and hex digits only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
+    /// The SHA-256 of the secret: what identifies it in memory.
+    pub fn digest(&self) -> Digest {
+        Sha256::digest(self.0).into()
+    }
+
+    /// The digest in hex: what the registry stores.
     pub fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.0.as_bytes()).as_slice())
+        hex::encode(self.digest())
     }
 }
 
@@ -92,5 +117,16 @@ mod tests {
         assert_eq!(TokenSecret::presented("Bearer nonsense"), None);
         assert_ne!(t.hash(), t.expose());
         assert!(!format!("{t:?}").contains(t.expose()));
+        let upper = t.expose().replacen("ahq_", "", 1).to_ascii_uppercase();
+        assert_eq!(
+            TokenSecret::presented(&format!("ahq_{upper}")),
+            Some(t.clone()),
+            "hex digits in either case"
+        );
+        assert_eq!(
+            t.hash(),
+            hex::encode(Sha256::digest(t.expose().as_bytes())),
+            "the stored hash is the SHA-256 of the text"
+        );
     }
 }

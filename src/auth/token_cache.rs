@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
-use super::token::ApiToken;
+use super::token::{ApiToken, Digest};
 
 /// Entries kept at most; beyond it the cache starts over (a flood of distinct valid tokens is
 /// bounded by the tokens that exist, but memory must be bounded regardless).
@@ -30,7 +30,7 @@ struct Entry {
 
 #[derive(Default)]
 pub struct TokenCache {
-    entries: RwLock<HashMap<String, Entry>>,
+    entries: RwLock<HashMap<Digest, Entry>>,
     epoch: AtomicU64,
     /// The registry access counter last seen (`i64::MIN` before the first poll).
     seen_generation: AtomicI64,
@@ -50,17 +50,17 @@ impl TokenCache {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// The token for a secret's hash, if cached in the current epoch and usable at `now`
-    /// and not due a `last_used_at` write (`touch_after`).
+    /// The token for a secret's SHA-256 digest, if cached in the current epoch and usable at
+    /// `now` and not due a `last_used_at` write (`touch_after`).
     pub fn get(
         &self,
-        hash: &str,
+        digest: &Digest,
         now: DateTime<Utc>,
         touch_after: chrono::Duration,
     ) -> Option<Arc<ApiToken>> {
         let epoch = self.epoch();
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get(hash)?;
+        let entry = entries.get(digest)?;
         let token = &entry.token;
         let fresh = entry.epoch == epoch
             && token.is_usable(now)
@@ -68,12 +68,12 @@ impl TokenCache {
         fresh.then(|| token.clone())
     }
 
-    pub fn insert(&self, hash: String, token: Arc<ApiToken>, epoch: u64) {
+    pub fn insert(&self, digest: Digest, token: Arc<ApiToken>, epoch: u64) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&hash) {
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&digest) {
             entries.clear();
         }
-        entries.insert(hash, Entry { token, epoch });
+        entries.insert(digest, Entry { token, epoch });
     }
 
     /// Drops every entry (something a token depends on changed).
@@ -129,10 +129,10 @@ mod tests {
     fn a_cached_token_is_served_until_invalidated() {
         let cache = TokenCache::new();
         let at = now();
-        cache.insert("h".into(), Arc::new(token(Some(at))), cache.epoch());
-        assert!(cache.get("h", at, MINUTE).is_some());
+        cache.insert([b'h'; 32], Arc::new(token(Some(at))), cache.epoch());
+        assert!(cache.get(&[b'h'; 32], at, MINUTE).is_some());
         cache.invalidate();
-        assert!(cache.get("h", at, MINUTE).is_none());
+        assert!(cache.get(&[b'h'; 32], at, MINUTE).is_none());
     }
 
     #[test]
@@ -140,8 +140,8 @@ mod tests {
         let cache = TokenCache::new();
         let epoch = cache.epoch(); // a database read starts…
         cache.invalidate(); // …a revocation lands meanwhile…
-        cache.insert("h".into(), Arc::new(token(Some(now()))), epoch); // …the stale read is cached
-        assert!(cache.get("h", now(), MINUTE).is_none());
+        cache.insert([b'h'; 32], Arc::new(token(Some(now()))), epoch); // …the stale read is cached
+        assert!(cache.get(&[b'h'; 32], now(), MINUTE).is_none());
     }
 
     #[test]
@@ -150,37 +150,46 @@ mod tests {
         let at = now();
         let mut expiring = token(Some(at));
         expiring.expires_at = Some(at + chrono::Duration::seconds(1));
-        cache.insert("e".into(), Arc::new(expiring), cache.epoch());
-        assert!(cache.get("e", at, MINUTE).is_some());
+        cache.insert([b'e'; 32], Arc::new(expiring), cache.epoch());
+        assert!(cache.get(&[b'e'; 32], at, MINUTE).is_some());
         assert!(
             cache
-                .get("e", at + chrono::Duration::seconds(2), MINUTE)
+                .get(&[b'e'; 32], at + chrono::Duration::seconds(2), MINUTE)
                 .is_none()
         );
         cache.insert(
-            "t".into(),
+            [b't'; 32],
             Arc::new(token(Some(at - MINUTE))),
             cache.epoch(),
         );
-        assert!(cache.get("t", at, MINUTE).is_none(), "a touch is due");
+        assert!(
+            cache.get(&[b't'; 32], at, MINUTE).is_none(),
+            "a touch is due"
+        );
     }
 
     #[test]
     fn the_registry_counter_invalidates_when_it_moves() {
         let cache = TokenCache::new();
         cache.observe_generation(5);
-        cache.insert("h".into(), Arc::new(token(Some(now()))), cache.epoch());
+        cache.insert([b'h'; 32], Arc::new(token(Some(now()))), cache.epoch());
         cache.observe_generation(5);
-        assert!(cache.get("h", now(), MINUTE).is_some());
+        assert!(cache.get(&[b'h'; 32], now(), MINUTE).is_some());
         cache.observe_generation(6);
-        assert!(cache.get("h", now(), MINUTE).is_none());
+        assert!(cache.get(&[b'h'; 32], now(), MINUTE).is_none());
+    }
+
+    fn digest_of(i: usize) -> Digest {
+        let mut d = [0u8; 32];
+        d[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        d
     }
 
     #[test]
     fn the_cache_is_bounded() {
         let cache = TokenCache::new();
         for i in 0..(MAX_ENTRIES + 10) {
-            cache.insert(format!("h{i}"), Arc::new(token(Some(now()))), cache.epoch());
+            cache.insert(digest_of(i), Arc::new(token(Some(now()))), cache.epoch());
         }
         assert!(cache.len() <= MAX_ENTRIES);
     }

@@ -74,7 +74,7 @@ impl Tokens {
     /// The token a bearer secret stands for when that is known without any I/O (cached and
     /// still valid); `None` means: ask [`Tokens::authenticate`].
     pub fn cached(&self, secret: &TokenSecret) -> Option<Arc<ApiToken>> {
-        self.cache.get(&secret.hash(), now(), TOUCH_INTERVAL)
+        self.cache.get(&secret.digest(), now(), TOUCH_INTERVAL)
     }
 
     /// Forgets every cached token: call after changing anything a token's validity or role
@@ -169,7 +169,8 @@ impl Tokens {
     /// member (the effective role is the lower of the token's and the creator's current one).
     pub fn authenticate(&self, secret: &TokenSecret) -> Result<Option<Arc<ApiToken>>, StoreError> {
         let registry = &self.storage.registry;
-        let hash = secret.hash();
+        let digest = secret.digest();
+        let hash = hex::encode(digest);
         let epoch = self.cache.epoch();
         let Some(mut token) = registry.api_token_by_hash(&hash)? else {
             return Ok(None);
@@ -187,7 +188,7 @@ impl Tokens {
             token.last_used_at = Some(at);
         }
         let token = Arc::new(token);
-        self.cache.insert(hash, Arc::clone(&token), epoch);
+        self.cache.insert(digest, Arc::clone(&token), epoch);
         Ok(Some(token))
     }
 }

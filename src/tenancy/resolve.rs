@@ -5,6 +5,7 @@
 //! authentication layer as a [`CredentialTenant`] request extension. Every source present must
 //! name the same tenant; a request that names two is refused, never silently resolved to one.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -80,19 +81,19 @@ impl TenantResolver {
     }
 
     /// The slug a request names, from its host, its headers and its credential.
-    pub fn requested_slug(
+    pub fn requested_slug<'a>(
         &self,
-        host: Option<&str>,
-        headers: &HeaderMap,
-        credential: Option<&CredentialTenant>,
-    ) -> Result<String, ResolveError> {
-        let mut named: Option<(String, &'static str)> = None;
-        let mut consider = |slug: String, source: &'static str| -> Result<(), ResolveError> {
+        host: Option<&'a str>,
+        headers: &'a HeaderMap,
+        credential: Option<&'a CredentialTenant>,
+    ) -> Result<Cow<'a, str>, ResolveError> {
+        let mut named: Option<(Cow<'a, str>, &'static str)> = None;
+        let mut consider = |slug: Cow<'a, str>, source: &'static str| -> Result<(), ResolveError> {
             match &named {
                 Some((first, first_source)) if *first != slug => Err(ResolveError::Mismatch {
-                    first: first.clone(),
+                    first: first.to_string(),
                     first_source,
-                    second: slug,
+                    second: slug.into_owned(),
                     second_source: source,
                 }),
                 Some(_) => Ok(()),
@@ -103,7 +104,7 @@ impl TenantResolver {
             }
         };
         if let Some(label) = host.and_then(|h| self.subdomain(h)) {
-            consider(label.to_ascii_lowercase(), "subdomain")?;
+            consider(lowercase(label), "subdomain")?;
         }
         if let Some(value) = headers.get(TENANT_HEADER) {
             let value = value
@@ -111,11 +112,11 @@ impl TenantResolver {
                 .map_err(|_| ResolveError::NotFound("<non-ASCII X-Tenant header>".into()))?
                 .trim();
             if !value.is_empty() {
-                consider(value.to_ascii_lowercase(), "X-Tenant header")?;
+                consider(lowercase(value), "X-Tenant header")?;
             }
         }
         if let Some(CredentialTenant(slug)) = credential {
-            consider(slug.clone(), "credential")?;
+            consider(Cow::Borrowed(slug.as_str()), "credential")?;
         }
         named.map(|(slug, _)| slug).ok_or(ResolveError::Required)
     }
@@ -142,9 +143,12 @@ impl TenantResolver {
             .uri()
             .host()
             .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()));
-        let credential = req.extensions().get::<CredentialTenant>().cloned();
-        let slug = self.requested_slug(host, req.headers(), credential.as_ref())?;
-        let tenant = self.tenant(&slug)?;
+        let tenant = {
+            let extensions = req.extensions();
+            let slug =
+                self.requested_slug(host, req.headers(), extensions.get::<CredentialTenant>())?;
+            self.tenant(&slug)?
+        };
         let id = tenant.id;
         let store = match self.databases.open_if_cached(id) {
             Ok(Some(store)) => store,
@@ -162,6 +166,15 @@ impl TenantResolver {
 fn unavailable(tenant: &Tenant, e: StoreError) -> ApiError {
     tracing::error!(tenant = %tenant.slug, error = %e, "tenant store unavailable");
     ApiError::tenant_unavailable(tenant.slug.as_str(), &e)
+}
+
+/// `s` in lower case, copied only when it is not already.
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 fn strip_port(host: &str) -> &str {
@@ -266,16 +279,22 @@ mod tests {
         h
     }
 
+    fn requested(
+        r: &TenantResolver,
+        host: Option<&str>,
+        headers: &HeaderMap,
+        credential: Option<&CredentialTenant>,
+    ) -> Result<String, ResolveError> {
+        r.requested_slug(host, headers, credential)
+            .map(Cow::into_owned)
+    }
+
     #[test]
     fn the_subdomain_of_the_base_domain_names_the_tenant() {
         let r = resolver(Some("agenthq.test"));
-        let slug = r
-            .requested_slug(Some("acme.agenthq.test:8080"), &HeaderMap::new(), None)
-            .unwrap();
+        let slug = requested(&r, Some("acme.agenthq.test:8080"), &HeaderMap::new(), None).unwrap();
         assert_eq!(slug, "acme");
-        let slug = r
-            .requested_slug(Some("ACME.AgentHQ.test"), &HeaderMap::new(), None)
-            .unwrap();
+        let slug = requested(&r, Some("ACME.AgentHQ.test"), &HeaderMap::new(), None).unwrap();
         assert_eq!(slug, "acme");
     }
 
@@ -289,14 +308,14 @@ mod tests {
             "[::1]:8080",
         ] {
             assert_eq!(
-                r.requested_slug(Some(host), &HeaderMap::new(), None),
+                requested(&r, Some(host), &HeaderMap::new(), None),
                 Err(ResolveError::Required),
                 "{host}"
             );
         }
         let r = resolver(None);
         assert_eq!(
-            r.requested_slug(Some("acme.agenthq.test"), &HeaderMap::new(), None),
+            requested(&r, Some("acme.agenthq.test"), &HeaderMap::new(), None),
             Err(ResolveError::Required)
         );
     }
@@ -304,51 +323,56 @@ mod tests {
     #[test]
     fn the_header_names_the_tenant_when_there_is_no_subdomain() {
         let r = resolver(Some("agenthq.test"));
-        let slug = r
-            .requested_slug(Some("localhost"), &headers(&[("x-tenant", " Acme ")]), None)
-            .unwrap();
+        let slug = requested(
+            &r,
+            Some("localhost"),
+            &headers(&[("x-tenant", " Acme ")]),
+            None,
+        )
+        .unwrap();
         assert_eq!(slug, "acme");
     }
 
     #[test]
     fn agreeing_sources_resolve_and_conflicting_ones_are_a_mismatch() {
         let r = resolver(Some("agenthq.test"));
-        let same = r.requested_slug(
+        let same = requested(
+            &r,
             Some("acme.agenthq.test"),
             &headers(&[("x-tenant", "acme")]),
             Some(&CredentialTenant("acme".into())),
         );
         assert_eq!(same.as_deref(), Ok("acme"));
 
-        let err = r
-            .requested_slug(
-                Some("acme.agenthq.test"),
-                &headers(&[("x-tenant", "globex")]),
-                None,
-            )
-            .unwrap_err();
+        let err = requested(
+            &r,
+            Some("acme.agenthq.test"),
+            &headers(&[("x-tenant", "globex")]),
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(err, ResolveError::Mismatch { .. }), "{err:?}");
 
-        let err = r
-            .requested_slug(
-                None,
-                &headers(&[("x-tenant", "acme")]),
-                Some(&CredentialTenant("globex".into())),
-            )
-            .unwrap_err();
+        let err = requested(
+            &r,
+            None,
+            &headers(&[("x-tenant", "acme")]),
+            Some(&CredentialTenant("globex".into())),
+        )
+        .unwrap_err();
         assert!(matches!(err, ResolveError::Mismatch { .. }), "{err:?}");
     }
 
     #[test]
     fn a_credential_alone_names_its_tenant() {
         let r = resolver(None);
-        let slug = r
-            .requested_slug(
-                None,
-                &HeaderMap::new(),
-                Some(&CredentialTenant("acme".into())),
-            )
-            .unwrap();
+        let slug = requested(
+            &r,
+            None,
+            &HeaderMap::new(),
+            Some(&CredentialTenant("acme".into())),
+        )
+        .unwrap();
         assert_eq!(slug, "acme");
     }
 }
