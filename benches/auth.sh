@@ -2,7 +2,7 @@
 # Figures of the identity issue: sign-in latency (the argon2 cost) and the price of
 # authentication, tenant resolution and rate limiting on a route's throughput.
 #
-#   benches/auth.sh                      # build release, login timing, 3 rounds x 10 s
+#   benches/auth.sh                      # build release, login timing, 7 rounds x 6 s
 #   ROUNDS=5 DURATION=20 benches/auth.sh
 #   SKIP_BUILD=1 benches/auth.sh         # reuse the binaries already in $CARGO_TARGET_DIR
 #
@@ -20,15 +20,15 @@
 #    resolution only). wrk -t$THREADS, alternating within each round; ratio of medians and
 #    per-round ratios.
 #
-# Knobs: ROUNDS (3), DURATION seconds per run (10), CONNS ("64"), THREADS (wrk, 2),
+# Knobs: ROUNDS (7), DURATION seconds per run (6), CONNS ("64"), THREADS (wrk, 2),
 # WARMUP seconds (2), LOGINS (200), CARGO_TARGET_DIR.
 # Needs: wrk (apt-get install wrk), curl, python3, cargo. Targets 127.0.0.1 only.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-7}
+DURATION=${DURATION:-6}
 CONNS=${CONNS:-"64"}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-2}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Every foundation benchmark, in one go: builds release once, then runs
+# Every benchmark, in one go: builds release once, then runs
 #   1+2  cargo bench --bench storage       (provisioning; migrate fan-out over 10,000 tenants)
 #   3+4  cargo bench --bench tenant_http   (cold vs warm first request; RSS with 1,000 tenants)
 #   5    benches/http.sh                   (wrk: /api/tenant vs bare actix-web, 64 and 1000 conns)
+#   A+B  benches/auth.sh                   (sign-in latency; authenticated vs anonymous route)
 # and tees everything, with the machine description, to $OUT (default bench-results-<time>.log
 # in the current directory).
 #
@@ -48,6 +49,8 @@ echo
 timeout 900 cargo bench --bench tenant_http
 echo
 SKIP_BUILD=1 timeout 900 "$ROOT/benches/http.sh"
+echo
+SKIP_BUILD=1 timeout 900 "$ROOT/benches/auth.sh"
 
 echo
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) after the run"
