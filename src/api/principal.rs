@@ -39,7 +39,10 @@ impl Principal {
     /// or a session cookie), valid or not.
     pub fn presented(req: &HttpRequest) -> bool {
         req.extensions().get::<Arc<ApiToken>>().is_some()
-            || super::auth::presented_secret(req).is_some()
+            // Checked first: parsing cookies stores them in the request, a cost anonymous
+            // requests need not pay.
+            || (req.headers().contains_key(actix_web::http::header::COOKIE)
+                && super::auth::presented_secret(req).is_some())
     }
 
     /// How the audit log names this principal.
