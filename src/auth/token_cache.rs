@@ -22,6 +22,36 @@ use super::token::{ApiToken, Digest};
 /// bounded by the tokens that exist, but memory must be bounded regardless).
 const MAX_ENTRIES: usize = 10_000;
 
+/// Hashes a key by its first 8 bytes. The keys are SHA-256 digests, already uniformly
+/// distributed, and only digests of valid tokens are ever inserted, so no one can crowd a
+/// bucket; SipHash over 32 bytes would only cost time on every authenticated request.
+#[derive(Clone, Default)]
+struct DigestHash;
+
+impl std::hash::BuildHasher for DigestHash {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // A digest is written as its 32 bytes in one call; its first 8 are hash enough.
+        // (Any input hashes consistently: equal bytes give equal words.)
+        let mut word = [0u8; 8];
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+    }
+}
+
 #[derive(Clone)]
 struct Entry {
     token: Arc<ApiToken>,
@@ -30,7 +60,7 @@ struct Entry {
 
 #[derive(Default)]
 pub struct TokenCache {
-    entries: RwLock<HashMap<Digest, Entry>>,
+    entries: RwLock<HashMap<Digest, Entry, DigestHash>>,
     epoch: AtomicU64,
     /// The registry access counter last seen (`i64::MIN` before the first poll).
     seen_generation: AtomicI64,

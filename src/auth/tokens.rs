@@ -74,7 +74,10 @@ impl Tokens {
     /// The token a bearer secret stands for when that is known without any I/O (cached and
     /// still valid); `None` means: ask [`Tokens::authenticate`].
     pub fn cached(&self, secret: &TokenSecret) -> Option<Arc<ApiToken>> {
-        self.cache.get(&secret.digest(), now(), TOUCH_INTERVAL)
+        // Full clock precision: this is only compared, never stored (and skips the rounding
+        // `domain::now` does, on every authenticated request).
+        self.cache
+            .get(&secret.digest(), chrono::Utc::now(), TOUCH_INTERVAL)
     }
 
     /// Forgets every cached token: call after changing anything a token's validity or role
