@@ -64,32 +64,38 @@ fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+impl Principal {
+    /// Who is making `req`: its API token (checked by the middleware), else the user of its
+    /// session cookie (CSRF-checked for unsafe methods); 401 without either.
+    pub async fn of(req: &HttpRequest) -> Result<Self, ApiError> {
+        if let Some(token) = req.extensions().get::<Arc<ApiToken>>().cloned() {
+            return Ok(Principal::Token(token));
+        }
+        let secret = super::auth::presented_secret(req).ok_or_else(|| {
+            ApiError::unauthenticated("sign in, or send Authorization: Bearer <API token>")
+        })?;
+        if is_unsafe(req.method()) {
+            super::auth::require_csrf(req, &secret)?;
+        }
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("application state missing"))?;
+        let signed_in = web::block(move || state.sessions.authenticate(&secret))
+            .await
+            .map_err(ApiError::internal)??
+            .ok_or_else(|| ApiError::unauthenticated("the session has ended; sign in again"))?;
+        Ok(Principal::User(signed_in.user))
+    }
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            if let Some(token) = req.extensions().get::<Arc<ApiToken>>().cloned() {
-                return Ok(Principal::Token(token));
-            }
-            let secret = super::auth::presented_secret(&req).ok_or_else(|| {
-                ApiError::unauthenticated("sign in, or send Authorization: Bearer <API token>")
-            })?;
-            if is_unsafe(req.method()) {
-                super::auth::require_csrf(&req, &secret)?;
-            }
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| ApiError::internal("application state missing"))?;
-            let signed_in = web::block(move || state.sessions.authenticate(&secret))
-                .await
-                .map_err(ApiError::internal)??
-                .ok_or_else(|| ApiError::unauthenticated("the session has ended; sign in again"))?;
-            Ok(Principal::User(signed_in.user))
-        })
+        Box::pin(async move { Principal::of(&req).await })
     }
 }
 

@@ -1,7 +1,6 @@
 //! Routes about the resolved tenant itself.
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::ApiError;
@@ -52,7 +51,7 @@ pub async fn current(req: HttpRequest, ctx: TenantContext) -> Result<HttpRespons
     if !Principal::presented(&req) {
         return Ok(HttpResponse::Ok().json(&*ctx.tenant));
     }
-    let principal = Principal::from_request(&req, &mut Payload::None).await?;
+    let principal = Principal::of(&req).await?;
     let member = TenantMember::of(&req, principal, ctx).await?;
     Ok(HttpResponse::Ok().json(MemberView::new(&member.ctx.tenant, member.role)))
 }

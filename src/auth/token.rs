@@ -1,5 +1,7 @@
 //! API tokens: `ahq_` + 256 random bits (hex). Stored only as SHA-256; shown once.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
@@ -72,7 +74,8 @@ pub struct ApiToken {
     pub id: String,
     #[serde(skip)]
     pub tenant_id: TenantId,
-    pub tenant: String,
+    /// The tenant's slug (shared: every authenticated request hands it to tenant resolution).
+    pub tenant: Arc<str>,
     pub user_id: UserId,
     pub name: String,
     pub role: Role,

@@ -149,7 +149,7 @@ impl Tokens {
         let token = ApiToken {
             id: uuid::Uuid::now_v7().to_string(),
             tenant_id: new.tenant_id,
-            tenant: new.tenant,
+            tenant: new.tenant.into(),
             user_id: new.user_id,
             name,
             role,

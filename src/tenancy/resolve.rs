@@ -23,7 +23,7 @@ pub const TENANT_HEADER: &str = "x-tenant";
 
 /// The tenant an authenticated credential is bound to (inserted by the auth layer).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialTenant(pub String);
+pub struct CredentialTenant(pub Arc<str>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
@@ -116,7 +116,7 @@ impl TenantResolver {
             }
         }
         if let Some(CredentialTenant(slug)) = credential {
-            consider(Cow::Borrowed(slug.as_str()), "credential")?;
+            consider(Cow::Borrowed(&**slug), "credential")?;
         }
         named.map(|(slug, _)| slug).ok_or(ResolveError::Required)
     }
