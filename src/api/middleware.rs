@@ -73,7 +73,6 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let id = request_id(&req);
-    let state = req.app_data::<web::Data<AppState>>().cloned();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -83,8 +82,10 @@ pub async fn observe(
     req.extensions_mut().insert(RequestId(id.clone()));
 
     // Refuse declared oversized bodies before any handler reads them, whatever the route.
-    let limit = state
-        .as_ref()
+    // NOTE: the state is borrowed here and again from the response below, never cloned:
+    // a clone bumps a reference count that every worker thread shares, on every request.
+    let limit = req
+        .app_data::<web::Data<AppState>>()
         .map_or(crate::config::DEFAULT_MAX_BODY_BYTES, |s| {
             s.settings.http.max_body_bytes
         });
@@ -115,7 +116,7 @@ pub async fn observe(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_owned());
-    if let Some(state) = &state {
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
         state.metrics.observe_request(
             res.request().method().as_str(),
             &route,
@@ -163,13 +164,18 @@ pub async fn authenticate(
     let Some(secret) = secret else {
         return refuse(req, ApiError::unauthenticated("malformed API token"));
     };
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return refuse(req, ApiError::internal("application state missing"));
     };
-    // A token seen recently needs no database round trip (see `auth::token_cache`).
+    // A token seen recently needs no database round trip (see `auth::token_cache`). The
+    // state is only borrowed on that path: cloning it would bump a reference count that
+    // every worker shares.
     let found = match state.tokens.cached(&secret) {
         Some(token) => Ok(Ok(Some(token))),
-        None => web::block(move || state.tokens.authenticate(&secret)).await,
+        None => {
+            let state = state.clone();
+            web::block(move || state.tokens.authenticate(&secret)).await
+        }
     };
     match found {
         Ok(Ok(Some(token))) => {

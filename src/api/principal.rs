@@ -180,9 +180,9 @@ impl TenantMember {
         principal: Principal,
         ctx: crate::tenancy::TenantContext,
     ) -> Result<Self, ApiError> {
+        // Borrowed, not cloned: see `middleware::authenticate`.
         let state = req
             .app_data::<web::Data<AppState>>()
-            .cloned()
             .ok_or_else(|| ApiError::internal("application state missing"))?;
         let role = match &principal {
             // The middleware bound the request to the token's tenant (TENANT_MISMATCH
@@ -204,7 +204,7 @@ impl TenantMember {
         })?;
         // Counted once the caller is known to act for the tenant: outsiders cannot use up a
         // tenant's quota.
-        super::rate_limit::check_tenant(req, &state, &ctx.tenant)?;
+        super::rate_limit::check_tenant(req, state, &ctx.tenant)?;
         Ok(TenantMember {
             ctx,
             principal,
