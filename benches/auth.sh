@@ -2,7 +2,7 @@
 # Figures of the identity issue: sign-in latency (the argon2 cost) and the price of
 # authentication, tenant resolution and rate limiting on a route's throughput.
 #
-#   benches/auth.sh                      # build release, login timing, 7 rounds x 6 s
+#   benches/auth.sh                      # build release, login timing, 12 rounds x 4 s
 #   ROUNDS=5 DURATION=20 benches/auth.sh
 #   SKIP_BUILD=1 benches/auth.sh         # reuse the binaries already in $CARGO_TARGET_DIR
 #
@@ -23,15 +23,15 @@
 #    resolution only). wrk -t$THREADS, alternating within each round; ratio of medians and
 #    per-round ratios.
 #
-# Knobs: ROUNDS (7), DURATION seconds per run (6), CONNS ("64"), THREADS (wrk, 2),
+# Knobs: ROUNDS (12), DURATION seconds per run (4), CONNS ("64"), THREADS (wrk, 2),
 # WARMUP seconds (2), LOGINS (200), CARGO_TARGET_DIR.
 # Needs: wrk (apt-get install wrk), curl, python3, cargo. Targets 127.0.0.1 only.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-ROUNDS=${ROUNDS:-7}
-DURATION=${DURATION:-6}
+ROUNDS=${ROUNDS:-12}
+DURATION=${DURATION:-4}
 CONNS=${CONNS:-"64"}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-2}
@@ -104,12 +104,20 @@ for c in $CONNS; do
     run warmup "$c" "$WARMUP" "$URL" "$PID" "X-Tenant: acme"
     run warmup "$c" "$WARMUP" "$URL" "$PID" "X-Tenant: acme" "$AUTH"
 done
+# Odd rounds run anonymous first, even rounds authenticated first: on this shared machine the
+# second run of a pair is systematically a little slower (seen in side-by-side runs of two
+# identical paths), and alternating the order cancels that out of the paired ratios.
 for r in $(seq "$ROUNDS"); do
     ROUND=$r
     echo "  -- round $r --"
     for c in $CONNS; do
-        run anonymous "$c" "$DURATION" "$URL" "$PID" "X-Tenant: acme"
-        run authenticated "$c" "$DURATION" "$URL" "$PID" "X-Tenant: acme" "$AUTH"
+        if (( r % 2 )); then
+            run anonymous "$c" "$DURATION" "$URL" "$PID" "X-Tenant: acme"
+            run authenticated "$c" "$DURATION" "$URL" "$PID" "X-Tenant: acme" "$AUTH"
+        else
+            run authenticated "$c" "$DURATION" "$URL" "$PID" "X-Tenant: acme" "$AUTH"
+            run anonymous "$c" "$DURATION" "$URL" "$PID" "X-Tenant: acme"
+        fi
     done
 done
 
