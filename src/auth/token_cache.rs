@@ -9,18 +9,9 @@
 //!
 //! NOTE: so a change made in this process applies to the very next request; one made by
 //! another process applies within the registry poll interval (250 ms by default).
-//!
-//! Two levels: the shared map (filled by whichever thread read the database) and a small map
-//! per worker thread in front of it, holding that thread's own copy of each token. A lookup
-//! that hits the thread's map touches no memory another thread writes: no lock, and no
-//! reference count shared with other workers. (Measured: with a shared `RwLock` and shared
-//! `Arc`s, two workers authenticating the same token spent more time bouncing those cache lines
-//! between cores than on everything else the token check does.) Entries in both levels carry
-//! their epoch, so one invalidation drops both.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -67,36 +58,19 @@ struct Entry {
     epoch: u64,
 }
 
-/// Tells apart `TokenCache` instances in the per-thread maps (tests run several servers in one
-/// process).
-static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// The per-thread level: (cache instance, digest) → this thread's copy.
-    static LOCAL: RefCell<HashMap<(usize, Digest), Entry>> = RefCell::new(HashMap::new());
-}
-
+#[derive(Default)]
 pub struct TokenCache {
-    instance: usize,
     entries: RwLock<HashMap<Digest, Entry, DigestHash>>,
     epoch: AtomicU64,
     /// The registry access counter last seen (`i64::MIN` before the first poll).
     seen_generation: AtomicI64,
 }
 
-impl Default for TokenCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl TokenCache {
     pub fn new() -> Self {
         Self {
-            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
-            entries: RwLock::default(),
-            epoch: AtomicU64::new(0),
             seen_generation: AtomicI64::new(i64::MIN),
+            ..Self::default()
         }
     }
 
@@ -115,41 +89,13 @@ impl TokenCache {
         touch_after: chrono::Duration,
     ) -> Option<Arc<ApiToken>> {
         let epoch = self.epoch();
-        let fresh = |entry: &Entry| {
-            entry.epoch == epoch
-                && entry.token.is_usable(now)
-                && entry
-                    .token
-                    .last_used_at
-                    .is_some_and(|t| now - t < touch_after)
-        };
-        let key = (self.instance, *digest);
-        let local = LOCAL.with_borrow(|local| {
-            local
-                .get(&key)
-                .filter(|e| fresh(e))
-                .map(|e| e.token.clone())
-        });
-        if local.is_some() {
-            return local;
-        }
-        let shared = {
-            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-            let entry = entries.get(digest).filter(|e| fresh(e))?;
-            Entry {
-                // This thread's own copy: its reference count is touched by this thread only.
-                token: Arc::new(ApiToken::clone(&entry.token)),
-                epoch: entry.epoch,
-            }
-        };
-        let token = shared.token.clone();
-        LOCAL.with_borrow_mut(|local| {
-            if local.len() >= MAX_ENTRIES {
-                local.clear();
-            }
-            local.insert(key, shared);
-        });
-        Some(token)
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(digest)?;
+        let token = &entry.token;
+        let fresh = entry.epoch == epoch
+            && token.is_usable(now)
+            && token.last_used_at.is_some_and(|t| now - t < touch_after);
+        fresh.then(|| token.clone())
     }
 
     pub fn insert(&self, digest: Digest, token: Arc<ApiToken>, epoch: u64) {
