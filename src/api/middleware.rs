@@ -60,11 +60,18 @@ fn new_request_id() -> String {
         .map_or(0, |d| d.as_millis() as u64);
     let mut bytes = [0u8; 10];
     bytes[..8].copy_from_slice(&random.to_le_bytes());
-    bytes[8..].copy_from_slice(&(std::process::id() as u16).to_le_bytes());
+    bytes[8..].copy_from_slice(&process_id_bits().to_le_bytes());
     uuid::Builder::from_unix_timestamp_millis(millis, &bytes)
         .into_uuid()
         .hyphenated()
         .to_string()
+}
+
+/// The low bits of the process id, read once: `std::process::id()` is a `getpid` system call
+/// each time (seen once per request in `strace -c` of a server under load).
+fn process_id_bits() -> u16 {
+    static PID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PID.get_or_init(|| std::process::id() as u16)
 }
 
 pub async fn observe(
