@@ -7,9 +7,6 @@
 //! `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the burst is whole again) and, when
 //! the quota is used up, `RateLimit-Policy` (`<burst>;w=<seconds to refill it>`).
 
-use std::io::Write as _;
-use std::sync::OnceLock;
-
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest};
 
@@ -31,53 +28,23 @@ fn ceil_secs(d: std::time::Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// `n` as a header value. Values up to 4,096 come from a table of static strings built once,
-/// so the headers of a counted request usually cost no allocation.
-fn number(n: u64) -> HeaderValue {
-    static SMALL: OnceLock<Vec<HeaderValue>> = OnceLock::new();
-    let small = SMALL.get_or_init(|| {
-        (0..=4096u64)
-            // Leaked once, on purpose: 4,097 short strings that live as long as the process.
-            .map(|i| HeaderValue::from_static(Box::leak(i.to_string().into_boxed_str())))
-            .collect()
-    });
-    usize::try_from(n)
-        .ok()
-        .and_then(|i| small.get(i))
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from(n))
-}
-
 /// Where the request stands against the quota it was counted against, if any.
 pub fn counted(req: &HttpRequest) -> Option<Usage> {
     req.extensions().get::<Counted>().map(|c| c.0)
 }
 
 /// Writes the `RateLimit-*` headers for `usage`: limit, remaining and reset on every counted
-/// response, and the policy as well on refusals (it only restates the quota; skipping it on
-/// success saves a header on every request).
+/// response, and the policy as well once the quota is used up (it only restates the quota).
 pub fn write_headers(usage: Usage, headers: &mut HeaderMap) {
-    headers.insert(LIMIT, number(u64::from(usage.limit)));
-    headers.insert(REMAINING, number(u64::from(usage.remaining)));
-    headers.insert(RESET, number(ceil_secs(usage.reset_after)));
+    headers.insert(LIMIT, HeaderValue::from(usage.limit));
+    headers.insert(REMAINING, HeaderValue::from(usage.remaining));
+    headers.insert(RESET, HeaderValue::from(ceil_secs(usage.reset_after)));
     if usage.remaining > 0 {
         return;
     }
-    // Formatted on the stack: this runs on every counted request.
-    let mut buf = [0u8; 48];
-    let mut policy = std::io::Cursor::new(&mut buf[..]);
-    if write!(
-        policy,
-        "{};w={}",
-        usage.limit,
-        ceil_secs(usage.window).max(1)
-    )
-    .is_ok()
-    {
-        let len = policy.position() as usize;
-        if let Ok(value) = HeaderValue::from_bytes(&buf[..len]) {
-            headers.insert(POLICY, value);
-        }
+    let policy = format!("{};w={}", usage.limit, ceil_secs(usage.window).max(1));
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(POLICY, value);
     }
 }
 
@@ -134,16 +101,4 @@ pub fn check_login(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> 
         || "sign-in attempts from this address".to_owned(),
         decision,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_become_header_values_from_the_table_or_fresh() {
-        for n in [0u64, 7, 4096, 4097, u64::from(u32::MAX)] {
-            assert_eq!(number(n).to_str().unwrap(), n.to_string());
-        }
-    }
 }
