@@ -114,8 +114,7 @@ impl ApiError {
 
     /// 429 `RATE_LIMITED`, with `Retry-After` in whole seconds (rounded up, at least 1).
     pub fn rate_limited(what: &str, retry_after: std::time::Duration) -> Self {
-        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        let secs = secs.max(1);
+        let secs = crate::domain::time::ceil_secs(retry_after).max(1);
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",

@@ -12,6 +12,7 @@ use actix_web::{HttpMessage, HttpRequest};
 
 use super::ApiError;
 use crate::domain::Tenant;
+use crate::domain::time::ceil_secs;
 use crate::ops::rate_limit::{RateLimited, Usage};
 use crate::startup::AppState;
 
@@ -23,10 +24,6 @@ const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// The quota a request was counted against, in request extensions.
 #[derive(Debug, Clone, Copy)]
 struct Counted(Usage);
-
-fn ceil_secs(d: std::time::Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
 
 /// Where the request stands against the quota it was counted against, if any.
 pub fn counted(req: &HttpRequest) -> Option<Usage> {

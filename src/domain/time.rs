@@ -35,6 +35,11 @@ pub fn format_rfc3339(t: &DateTime<Utc>) -> String {
     buf.iter().map(|&b| b as char).collect()
 }
 
+/// Whole seconds, rounded up: what `Retry-After`-style headers say.
+pub fn ceil_secs(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 pub fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc))
 }
