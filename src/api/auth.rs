@@ -92,11 +92,7 @@ pub async fn login(
             Err(ApiError::unauthenticated("wrong email or password"))
         }
         Err(LoginError::Throttled(wait)) => {
-            state
-                .metrics
-                .rate_limited
-                .with_label_values(&["account"])
-                .inc();
+            state.metrics.count_rate_limited("account");
             Err(ApiError::rate_limited(
                 "failed sign-ins for this account",
                 wait,

@@ -16,6 +16,10 @@ use crate::auth::token::ApiToken;
 use crate::auth::{User, UserId};
 use crate::startup::AppState;
 
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
 #[derive(Debug, Clone)]
 pub enum Principal {
     Token(Arc<ApiToken>),
@@ -58,13 +62,7 @@ impl Principal {
             },
         }
     }
-}
 
-fn is_unsafe(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-impl Principal {
     /// Who is making `req`: its API token (checked by the middleware), else the user of its
     /// session cookie (CSRF-checked for unsafe methods); 401 without either.
     pub async fn of(req: &HttpRequest) -> Result<Self, ApiError> {
@@ -170,9 +168,7 @@ impl TenantMember {
             )))
         }
     }
-}
 
-impl TenantMember {
     /// The member behind `principal` in the resolved tenant `ctx`: 403 when they are not one,
     /// 429 when the tenant's quota is used up.
     pub async fn of(

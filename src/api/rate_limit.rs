@@ -45,8 +45,12 @@ pub fn write_headers(usage: Usage, headers: &mut HeaderMap) {
     }
 }
 
+/// Records a decision in the request (for the headers) and, for a refusal, in the metrics;
+/// `what` names what was limited, for the error message.
 fn record(
     req: &HttpRequest,
+    state: &AppState,
+    limit: &'static str,
     what: impl FnOnce() -> String,
     decision: Result<Usage, RateLimited>,
 ) -> Result<(), ApiError> {
@@ -57,6 +61,7 @@ fn record(
         }
         Err(refused) => {
             req.extensions_mut().insert(Counted(refused.usage));
+            state.metrics.count_rate_limited(limit);
             Err(ApiError::rate_limited(&what(), refused.retry_after))
         }
     }
@@ -65,15 +70,10 @@ fn record(
 /// Counts an authenticated request against its tenant's plan quota.
 pub fn check_tenant(req: &HttpRequest, state: &AppState, tenant: &Tenant) -> Result<(), ApiError> {
     let decision = state.rate_limits.tenant_request(tenant.id, tenant.plan);
-    if decision.is_err() {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&["tenant"])
-            .inc();
-    }
     record(
         req,
+        state,
+        "tenant",
         || format!("requests for tenant '{}' on its plan", tenant.slug),
         decision,
     )
@@ -86,15 +86,10 @@ pub fn check_login(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> 
         return Ok(());
     };
     let decision = state.rate_limits.login_attempt(ip);
-    if decision.is_err() {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&["login"])
-            .inc();
-    }
     record(
         req,
+        state,
+        "login",
         || "sign-in attempts from this address".to_owned(),
         decision,
     )

@@ -39,7 +39,7 @@ pub struct Metrics {
     pub tenant_pools_open: IntGauge,
     tenants: IntGaugeVec,
     /// Requests refused by a rate limit, by limit (`tenant`, `login`, `account`).
-    pub rate_limited: IntCounterVec,
+    rate_limited: IntCounterVec,
 }
 
 impl Metrics {
@@ -104,6 +104,11 @@ impl Metrics {
             tenants,
             rate_limited,
         })
+    }
+
+    /// Counts a request refused by the rate limit `limit`.
+    pub fn count_rate_limited(&self, limit: &str) {
+        self.rate_limited.with_label_values(&[limit]).inc();
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
