@@ -157,10 +157,9 @@ pub async fn authenticate(
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|v| v.starts_with(token::PREFIX))
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(<[u8]>::trim_ascii)
+        .filter(|v| v.starts_with(token::PREFIX.as_bytes()))
         .map(TokenSecret::presented);
     let Some(secret) = presented else {
         return Ok(next.call(req).await?.map_into_left_body());

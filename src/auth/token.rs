@@ -40,14 +40,16 @@ impl TokenSecret {
         Ok(Self(text))
     }
 
-    /// A bearer value presented by a client, if it has the shape of one of our tokens.
-    pub fn presented(value: &str) -> Option<Self> {
-        let hex_part = value.strip_prefix(PREFIX)?;
-        if hex_part.len() != 64 || !hex_part.bytes().all(|b| b.is_ascii_hexdigit()) {
+    /// A bearer value presented by a client, if it has the shape of one of our tokens (the
+    /// prefix and 64 hex digits in either case). Takes bytes: header values need not be
+    /// UTF-8, and anything that is not ASCII is refused here anyway.
+    pub fn presented(value: &[u8]) -> Option<Self> {
+        let text: &[u8; TOKEN_LEN] = value.try_into().ok()?;
+        let (prefix, digits) = text.split_at(PREFIX.len());
+        if prefix != PREFIX.as_bytes() || !digits.iter().all(u8::is_ascii_hexdigit) {
             return None;
         }
-        let mut text = [0u8; TOKEN_LEN];
-        text.copy_from_slice(value.as_bytes());
+        let mut text = *text;
         text.make_ascii_lowercase();
         Some(Self(text))
     }
@@ -115,14 +117,17 @@ mod tests {
         let t = TokenSecret::generate().unwrap();
         assert!(t.expose().starts_with("ahq_"));
         assert_eq!(t.expose().len(), 4 + 64);
-        assert_eq!(TokenSecret::presented(t.expose()), Some(t.clone()));
-        assert_eq!(TokenSecret::presented("ahq_short"), None);
-        assert_eq!(TokenSecret::presented("Bearer nonsense"), None);
+        assert_eq!(
+            TokenSecret::presented(t.expose().as_bytes()),
+            Some(t.clone())
+        );
+        assert_eq!(TokenSecret::presented(b"ahq_short"), None);
+        assert_eq!(TokenSecret::presented(b"Bearer nonsense"), None);
         assert_ne!(t.hash(), t.expose());
         assert!(!format!("{t:?}").contains(t.expose()));
         let upper = t.expose().replacen("ahq_", "", 1).to_ascii_uppercase();
         assert_eq!(
-            TokenSecret::presented(&format!("ahq_{upper}")),
+            TokenSecret::presented(format!("ahq_{upper}").as_bytes()),
             Some(t.clone()),
             "hex digits in either case"
         );
