@@ -25,6 +25,7 @@ use crate::auth::{Email, Password, PasswordHasher};
 use crate::config::Settings;
 use crate::ops::metrics::Metrics;
 use crate::ops::rate_limit::{LoginBackoff, RateLimits};
+use crate::realtime::EventBus;
 use crate::secrets::MasterKey;
 use crate::store::{Storage, StoreError, blocking};
 use crate::tenancy::{TenantDirectory, TenantLifecycle, TenantResolver};
@@ -45,6 +46,8 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     /// Signs and checks the tokens of agent runs (for the runtimes and the MCP endpoint).
     pub run_tokens: RunTokens,
+    /// Domain events of every tenant, published by the services after each change.
+    pub events: Arc<EventBus>,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ impl AppState {
             tokens: Tokens::new(storage.clone()),
             users: Users::new(storage.clone(), hasher),
             setup: SetupLink::default(),
+            events: Arc::new(EventBus::new()),
             storage,
             metrics,
         }

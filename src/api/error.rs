@@ -256,6 +256,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::domain::Invalid> for ApiError {
+    fn from(e: crate::domain::Invalid) -> Self {
+        ApiError::validation(&e.field, e.message)
+    }
+}
+
+impl From<crate::services::ServiceError> for ApiError {
+    fn from(e: crate::services::ServiceError) -> Self {
+        use crate::services::ServiceError;
+        match e {
+            ServiceError::Invalid(invalid) => invalid.into(),
+            ServiceError::NotFound(message) => ApiError::not_found(message),
+            ServiceError::Conflict { message, details } => {
+                ApiError::conflict(message).with_details(details)
+            }
+            ServiceError::Forbidden(message) => ApiError::forbidden(message),
+            ServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<ResolveError> for ApiError {
     fn from(e: ResolveError) -> Self {
         let message = e.to_string();

@@ -1,18 +1,27 @@
 //! The HTTP API: routes and their handlers (parse, call a service, shape the response).
 
 mod admin;
+mod agents;
 mod audit;
 mod auth;
+mod board;
+mod chat;
 pub mod client_ip;
 mod error;
 pub mod extract;
+mod hook_events;
+mod mcp_servers;
 mod members;
 pub mod middleware;
+pub mod openapi;
 mod ops;
 pub mod principal;
 mod rate_limit;
 pub mod routes;
+mod service;
+mod settings;
 mod setup;
+mod tasks;
 mod tenant;
 mod tokens;
 

@@ -150,6 +150,19 @@ impl TenantMember {
         AuditEntry::new(&self.principal.actor(), &origin, action, target)
     }
 
+    /// The scope services act in for this member: the tenant, its store, the event bus and
+    /// what the audit log records of the caller and the request.
+    pub fn scope(&self, state: &AppState) -> crate::services::Scope {
+        crate::services::Scope {
+            tenant: self.ctx.tenant.id,
+            slug: self.ctx.tenant.slug.as_str().into(),
+            store: self.ctx.store.clone(),
+            events: state.events.clone(),
+            actor: self.principal.actor(),
+            origin: super::audit::origin(&self.request),
+        }
+    }
+
     /// Whether the member may do `action` (for handlers that shape a response by role).
     pub fn may(&self, action: crate::auth::policy::TenantAction) -> bool {
         crate::auth::policy::allows(self.role, action)

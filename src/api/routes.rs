@@ -4,7 +4,10 @@
 use actix_web::http::Method;
 use actix_web::{Route, web};
 
-use super::{admin, audit, auth, members, ops, setup, tenant, tokens};
+use super::{
+    admin, agents, audit, auth, board, chat, hook_events, mcp_servers, members, openapi, ops,
+    settings, setup, tasks, tenant, tokens,
+};
 
 /// Who may call an endpoint (the handler's extractors enforce it; this says it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +30,7 @@ pub struct Endpoint {
     handler: fn(Route) -> Route,
 }
 
-fn endpoint(
+pub(super) fn endpoint(
     method: Method,
     path: &'static str,
     access: Access,
@@ -41,8 +44,26 @@ fn endpoint(
     }
 }
 
-/// Every endpoint, in matching order.
+/// Every endpoint, in matching order: the platform's own, then each domain area's (each
+/// module lists its routes next to its handlers).
 pub fn endpoints() -> Vec<Endpoint> {
+    let mut all = platform_endpoints();
+    for area in [
+        agents::endpoints,
+        tasks::endpoints,
+        chat::endpoints,
+        board::endpoints,
+        settings::endpoints,
+        mcp_servers::endpoints,
+        hook_events::endpoints,
+    ] {
+        all.extend(area());
+    }
+    all
+}
+
+/// Health, identity, platform admin, members, tokens, audit.
+fn platform_endpoints() -> Vec<Endpoint> {
     use Access::*;
     use Method as M;
     vec![
@@ -51,6 +72,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/version", Public, |r| r.to(ops::version)),
         // Guarded by its own bearer token or loopback.
         endpoint(M::GET, "/metrics", Public, |r| r.to(ops::metrics)),
+        endpoint(M::GET, "/api/openapi.json", Public, |r| {
+            r.to(openapi::document)
+        }),
         endpoint(M::GET, "/api/tenant", Public, |r| r.to(tenant::current)),
         endpoint(M::GET, "/api/setup", Public, |r| r.to(setup::status)),
         endpoint(M::POST, "/api/setup", Public, |r| r.to(setup::complete)),

@@ -5,13 +5,27 @@
 //! Every method here is blocking. Async code calls them through [`blocking`], which runs them on
 //! tokio's blocking pool so no HTTP worker ever waits on a disk or a lock.
 
+pub mod agents;
+pub mod board;
+pub mod chat;
 mod error;
+pub mod hook_events;
+pub mod mcp_servers;
 pub mod migrations;
+pub mod settings;
 pub mod sqlite;
+pub mod tasks;
 
 use std::sync::Arc;
 
+pub use agents::AgentRepo;
+pub use board::BoardRepo;
+pub use chat::ChatRepo;
 pub use error::StoreError;
+pub use hook_events::HookEventRepo;
+pub use mcp_servers::McpServerRepo;
+pub use settings::SettingsRepo;
+pub use tasks::TaskRepo;
 
 use chrono::{DateTime, Utc};
 
@@ -21,6 +35,7 @@ use crate::auth::token::ApiToken;
 use crate::auth::{Email, Role, User, UserId};
 use crate::config::{Backend, Settings};
 use crate::data_dir::DataDir;
+use crate::domain::workspace::Workspace;
 use crate::domain::{Tenant, TenantId, TenantStatus};
 
 /// The platform-wide registry of tenants.
@@ -156,20 +171,24 @@ pub trait TenantDatabases: Send + Sync + 'static {
     fn close_all(&self);
 }
 
-/// A workspace as stored (the single settings row of a tenant).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Workspace {
-    pub name: String,
-    pub description: String,
-    pub timezone: String,
-    pub language: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-/// One tenant's open database. Each domain area adds its repository methods here; a handle only
-/// ever reaches the rows of the tenant it was opened for.
-pub trait TenantStore: Send + Sync + 'static {
+/// One tenant's open database: the repositories of every domain area (each its own trait, in
+/// its own module). A handle only ever reaches the rows of the tenant it was opened for.
+///
+/// Conventions of the repository traits: reads return domain types; every mutation takes the
+/// [`AuditEntry`] that records it and writes it in the same transaction; a missing row is
+/// [`StoreError::NotFound`], a violated uniqueness [`StoreError::Conflict`].
+pub trait TenantStore:
+    AgentRepo
+    + TaskRepo
+    + ChatRepo
+    + BoardRepo
+    + SettingsRepo
+    + McpServerRepo
+    + HookEventRepo
+    + Send
+    + Sync
+    + 'static
+{
     fn tenant_id(&self) -> TenantId;
     fn workspace(&self) -> Result<Workspace, StoreError>;
     fn rename_workspace(&self, name: &str) -> Result<Workspace, StoreError>;

@@ -357,3 +357,25 @@ pub async fn spawn_with_admin() -> (TestApp, Browser) {
     let browser = sign_in(&app, "root@example.com").await;
     (app, browser)
 }
+
+/// A new tenant `slug` with a user of `role` in it (`<role>@<slug>.test`) and an API token
+/// of theirs: the usual start of a domain API test.
+pub fn tenant_with(app: &TestApp, slug: &str, role: &str) -> String {
+    if app.state.directory.get(slug).is_none() {
+        app.create_tenant(slug);
+    }
+    let email = format!("{role}@{slug}.test");
+    add_user(app, &email, Some((slug, role)));
+    issue_token(app, slug, &email)
+}
+
+/// A request with an API token (the token names the tenant).
+pub async fn api(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    call(app, Auth::Token(token), method, path, None, body).await
+}

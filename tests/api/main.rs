@@ -2,23 +2,31 @@
 //! data dir (or runs the real binary) and talks HTTP to it.
 
 mod admin;
+mod agents;
 mod assets;
 mod audit;
 mod auth;
+mod board;
+mod chat;
 mod cli;
 mod crash_safety;
 mod errors;
 mod helpers;
+mod hook_events;
 mod isolation;
+mod mcp_servers;
 mod members;
+mod openapi;
 mod ops;
 mod rate_limits;
 mod resolution;
 mod route_isolation;
 mod run_tokens;
 mod secrets;
+mod settings;
 mod setup;
 mod storage_failures;
+mod tasks;
 mod token_api;
 mod tokens;
 mod users;

@@ -1,9 +1,16 @@
 //! The embedded SQLite backend: `registry.db` plus one file per tenant.
 
+mod agents;
 mod api_tokens;
 mod audit;
+mod board;
+mod chat;
 mod connection;
+mod hook_events;
+mod mcp_servers;
 mod registry;
+mod settings;
+mod tasks;
 mod tenants;
 
 use std::sync::Arc;

@@ -18,15 +18,15 @@ use scheduled_thread_pool::ScheduledThreadPool;
 use super::audit::{self, AuditTable};
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
 use super::registry::format_time;
+use super::settings::read_workspace;
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::config::StorageSettings;
 use crate::data_dir::DataDir;
+use crate::domain::workspace::Workspace;
 use crate::domain::{Tenant, TenantId};
 use crate::failpoint::failpoint;
 use crate::store::migrations::MigrationSet;
-use crate::store::{
-    MigrationOutcome, ProvisioningClaim, StoreError, TenantDatabases, TenantStore, Workspace,
-};
+use crate::store::{MigrationOutcome, ProvisioningClaim, StoreError, TenantDatabases, TenantStore};
 
 /// Identity of a file on disk. A pool is only used while the file it was opened on is still the
 /// file at the tenant's path: a deleted file must fail requests (not keep serving a ghost inode
@@ -417,29 +417,45 @@ impl TenantDatabases for SqliteTenantDatabases {
     }
 }
 
-/// One open tenant database.
+/// One open tenant database. The repository impls of each domain area live in sibling
+/// modules (`agents.rs`, `tasks.rs`, …) and reach the database through [`Self::read`] and
+/// [`Self::write_audited`].
 pub struct SqliteTenantStore {
     id: TenantId,
     pool: SqlitePool,
 }
 
-fn read_workspace(conn: &Connection) -> Result<Workspace, StoreError> {
-    let ws = conn
-        .prepare_cached(
-            "SELECT name, description, timezone, language, created_at, updated_at \
-             FROM workspace WHERE id = 1",
-        )?
-        .query_row([], |r| {
-            Ok(Workspace {
-                name: r.get(0)?,
-                description: r.get(1)?,
-                timezone: r.get(2)?,
-                language: r.get(3)?,
-                created_at: r.get(4)?,
-                updated_at: r.get(5)?,
-            })
-        })?;
-    Ok(ws)
+impl SqliteTenantStore {
+    /// A connection for reads.
+    pub(super) fn read(&self) -> Result<r2d2::PooledConnection<SqliteManager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`) and appends `audit` to the
+    /// tenant's audit log in the same transaction: a change and its record commit together or
+    /// not at all.
+    pub(super) fn write_audited<T>(
+        &self,
+        audit: &AuditEntry,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| {
+            let value = f(tx)?;
+            audit::append(tx, AuditTable::Tenant, audit)?;
+            Ok(value)
+        })
+    }
+
+    /// Runs `f` in one write transaction without an audit entry (for changes the platform
+    /// makes on its own account, e.g. retention, which are not actions of anyone).
+    pub(super) fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, f)
+    }
 }
 
 impl TenantStore for SqliteTenantStore {
@@ -448,13 +464,11 @@ impl TenantStore for SqliteTenantStore {
     }
 
     fn workspace(&self) -> Result<Workspace, StoreError> {
-        let conn = self.pool.get()?;
-        read_workspace(&conn)
+        read_workspace(&*self.read()?)
     }
 
     fn rename_workspace(&self, name: &str) -> Result<Workspace, StoreError> {
-        let mut conn = self.pool.get()?;
-        write_tx(&mut conn, |tx| {
+        self.write(|tx| {
             tx.prepare_cached("UPDATE workspace SET name = ?1, updated_at = ?2 WHERE id = 1")?
                 .execute(params![name, format_time(&Utc::now())])?;
             read_workspace(tx)

@@ -1,0 +1,1 @@
+//! chat: domain types and validation.

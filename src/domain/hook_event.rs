@@ -1,0 +1,1 @@
+//! hook_event: domain types and validation.

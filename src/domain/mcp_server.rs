@@ -1,0 +1,1 @@
+//! mcp_server: domain types and validation.

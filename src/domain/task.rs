@@ -1,0 +1,1 @@
+//! task: domain types and validation.

@@ -1,0 +1,1 @@
+//! tool_permission: domain types and validation.

@@ -1,0 +1,1 @@
+//! agents: rules of this part of the tenant domain (see `services`).

@@ -1,0 +1,1 @@
+//! board: rules of this part of the tenant domain (see `services`).

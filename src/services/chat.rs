@@ -1,0 +1,1 @@
+//! chat: rules of this part of the tenant domain (see `services`).

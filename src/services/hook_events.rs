@@ -1,0 +1,1 @@
+//! hook_events: rules of this part of the tenant domain (see `services`).

@@ -1,0 +1,1 @@
+//! mcp_servers: rules of this part of the tenant domain (see `services`).

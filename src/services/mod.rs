@@ -1,0 +1,90 @@
+//! Services: the rules of the tenant domain (agents, tasks, chat, board, settings, MCP
+//! servers, hook events). Handlers parse input and call one service function; services check
+//! the rules, call the repositories (one transaction per change, its audit entry included),
+//! and publish the domain event once the change is committed.
+//!
+//! Every function here is blocking (it talks to the tenant's database): the HTTP layer calls
+//! it through [`crate::api`]'s `run`, on the blocking pool.
+
+pub mod agents;
+pub mod board;
+pub mod chat;
+pub mod hook_events;
+pub mod mcp_servers;
+pub mod settings;
+pub mod tasks;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::audit::{Actor, AuditEntry, Origin, Target};
+use crate::domain::{Invalid, TenantId};
+use crate::realtime::EventBus;
+use crate::store::{StoreError, TenantStore};
+
+/// Why a service refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The thing (named in the message) does not exist in this tenant.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state; `details` says what would be allowed.
+    #[error("{message}")]
+    Conflict { message: String, details: Value },
+    /// The caller may not do this (beyond what the role policy already checked).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ServiceError::NotFound(message.into())
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ServiceError::Conflict {
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+}
+
+/// Who is acting, on which tenant: what every service call gets. It carries the tenant's
+/// store, the event bus, and what the audit log records of the actor and the request.
+#[derive(Clone)]
+pub struct Scope {
+    pub tenant: TenantId,
+    /// The tenant's slug, as events name it.
+    pub slug: Arc<str>,
+    pub store: Arc<dyn TenantStore>,
+    pub events: Arc<EventBus>,
+    pub actor: Actor,
+    pub origin: Origin,
+}
+
+impl Scope {
+    /// An audit entry for `action` on `target`, made now by this scope's actor.
+    pub fn audit(&self, action: &str, target: Target) -> AuditEntry {
+        AuditEntry::new(&self.actor, &self.origin, action, target)
+    }
+
+    /// Publishes a domain event of this tenant (call it after the change is committed).
+    pub fn publish(&self, kind: &'static str, data: Value) {
+        self.events.publish(self.tenant, &self.slug, kind, data);
+    }
+
+    /// Publishes `kind` with `value` serialised as its data.
+    pub fn publish_value(&self, kind: &'static str, value: &impl serde::Serialize) {
+        match serde_json::to_value(value) {
+            Ok(data) => self.publish(kind, data),
+            // Domain types serialise infallibly (no maps with non-string keys); if one ever
+            // does not, the change stands and only the notification is lost.
+            Err(e) => tracing::error!(error = %e, kind, "event not serialisable"),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! tasks: rules of this part of the tenant domain (see `services`).

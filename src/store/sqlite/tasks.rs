@@ -1,0 +1,6 @@
+//! SQL of tasks, their events and the kanban board in a tenant database.
+
+use super::tenants::SqliteTenantStore;
+use crate::store::tasks::TaskRepo;
+
+impl TaskRepo for SqliteTenantStore {}

@@ -1,0 +1,1 @@
+//! hook_events over HTTP.

@@ -1,0 +1,1 @@
+//! openapi over HTTP.
