@@ -1,36 +1,55 @@
 //! The platform admin API: `/api/admin/tenants`.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::ApiError;
 use super::audit::record_platform;
 use super::extract::Deferred;
+use super::openapi::AdminErrors;
 use super::principal::PlatformAdmin;
 use crate::audit::Target;
 use crate::domain::{Plan, Tenant, TenantSlug};
 use crate::startup::AppState;
 use crate::tenancy::{NewTenant, TenancyError};
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(create, list, get, suspend, resume, delete))]
+pub struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    /// `^[a-z][a-z0-9-]{1,62}$`, not a reserved name.
     slug: String,
     name: Option<String>,
+    /// `free` (default), `team` or `enterprise`.
     plan: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1 – 100, default 50.
     limit: Option<usize>,
     cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
+    /// Remove the data for good (default: soft delete, restorable).
     #[serde(default)]
     purge: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantPage<'a> {
+    items: Vec<&'a Tenant>,
+    next_cursor: Option<String>,
 }
 
 /// Runs a lifecycle operation off the async workers, then makes the server see its effect.
@@ -49,6 +68,13 @@ async fn lifecycle<T: Send + 'static>(
     .map_err(ApiError::from)
 }
 
+#[utoipa::path(post, path = "/api/admin/tenants", tag = "platform admin",
+    request_body = CreateTenant,
+    responses(
+        (status = 201, description = "The new tenant", body = Tenant),
+        (status = 409, description = "The slug is taken", body = super::openapi::ErrorBody),
+        AdminErrors,
+    ))]
 pub async fn create(
     admin: PlatformAdmin,
     state: web::Data<AppState>,
@@ -74,6 +100,8 @@ pub async fn create(
     Ok(HttpResponse::Created().json(tenant))
 }
 
+#[utoipa::path(get, path = "/api/admin/tenants", tag = "platform admin", params(ListQuery),
+    responses((status = 200, description = "Tenants in creation order", body = TenantPage), AdminErrors))]
 pub async fn list(
     _admin: PlatformAdmin,
     state: web::Data<AppState>,
@@ -99,9 +127,15 @@ pub async fn list(
     let next = (start + page.len() < tenants.len())
         .then(|| page.last().map(|t| t.id.to_string()))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "items": page, "next_cursor": next })))
+    Ok(HttpResponse::Ok().json(TenantPage {
+        items: page,
+        next_cursor: next,
+    }))
 }
 
+#[utoipa::path(get, path = "/api/admin/tenants/{slug}", tag = "platform admin",
+    params(("slug" = String, Path)),
+    responses((status = 200, description = "The tenant", body = Tenant), AdminErrors))]
 pub async fn get(
     _admin: PlatformAdmin,
     state: web::Data<AppState>,
@@ -112,6 +146,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(tenant))
 }
 
+#[utoipa::path(post, path = "/api/admin/tenants/{slug}/suspend", tag = "platform admin",
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "The suspended tenant", body = Tenant),
+        (status = 409, description = "The tenant is not active", body = super::openapi::ErrorBody),
+        AdminErrors,
+    ))]
 pub async fn suspend(
     admin: PlatformAdmin,
     state: web::Data<AppState>,
@@ -124,6 +165,13 @@ pub async fn suspend(
     Ok(HttpResponse::Ok().json(tenant))
 }
 
+#[utoipa::path(post, path = "/api/admin/tenants/{slug}/resume", tag = "platform admin",
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "The active tenant", body = Tenant),
+        (status = 409, description = "The tenant is not suspended", body = super::openapi::ErrorBody),
+        AdminErrors,
+    ))]
 pub async fn resume(
     admin: PlatformAdmin,
     state: web::Data<AppState>,
@@ -137,6 +185,13 @@ pub async fn resume(
 }
 
 /// Soft delete; `?purge=true` also removes the data for good (deleting first if needed).
+#[utoipa::path(delete, path = "/api/admin/tenants/{slug}", tag = "platform admin",
+    params(("slug" = String, Path), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted (or purged)"),
+        (status = 409, description = "Already deleted (without `purge`)", body = super::openapi::ErrorBody),
+        AdminErrors,
+    ))]
 pub async fn delete(
     admin: PlatformAdmin,
     state: web::Data<AppState>,

@@ -4,12 +4,13 @@
 
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
 use super::middleware::RequestId;
+use super::openapi::{AdminErrors, TenantErrors};
 use super::principal::{PlatformAdmin, TenantMember};
 use crate::audit::{ActorKind, AuditEntry, AuditFilter, Origin};
 use crate::auth::policy::TenantAction;
@@ -32,7 +33,19 @@ pub fn origin(req: &HttpRequest) -> Origin {
     }
 }
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(tenant_log, platform_log))]
+pub struct Doc;
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    items: Vec<AuditEntry>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     actor_type: Option<String>,
@@ -102,9 +115,15 @@ fn page_response(mut entries: Vec<AuditEntry>, filter: &AuditFilter) -> HttpResp
         entries.truncate(asked);
         entries.last().map(|e| e.id.clone())
     });
-    HttpResponse::Ok().json(json!({ "items": entries, "next_cursor": next_cursor.flatten() }))
+    HttpResponse::Ok().json(AuditPage {
+        items: entries,
+        next_cursor: next_cursor.flatten(),
+    })
 }
 
+/// The tenant's audit log, newest first (admins and owners).
+#[utoipa::path(get, path = "/api/audit", tag = "records", params(AuditQuery),
+    responses((status = 200, description = "Entries, newest first", body = AuditPage), TenantErrors))]
 pub async fn tenant_log(
     member: TenantMember,
     query: Deferred<web::Query<AuditQuery>>,
@@ -119,6 +138,9 @@ pub async fn tenant_log(
     Ok(page_response(entries, &filter))
 }
 
+/// The platform audit log, newest first (platform admins).
+#[utoipa::path(get, path = "/api/admin/audit", tag = "platform admin", params(AuditQuery),
+    responses((status = 200, description = "Entries, newest first", body = AuditPage), AdminErrors))]
 pub async fn platform_log(
     _admin: PlatformAdmin,
     state: web::Data<AppState>,

@@ -2,30 +2,57 @@
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
+use super::openapi::ErrorBody;
 use crate::audit::{Actor, ActorKind, AuditEntry, Target};
 use crate::auth::login::{LoginError, SignedIn};
 use crate::auth::session::{self, SessionSecret};
+use crate::auth::{Role, User};
 use crate::startup::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(login, logout, me))]
+pub struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-fn signed_in_body(s: &SignedIn, secret: &SessionSecret) -> serde_json::Value {
-    json!({
-        "user": s.user,
-        "tenants": s.tenants.iter().map(|(slug, role)| json!({"slug": slug, "role": role})).collect::<Vec<_>>(),
-        "csrf_token": secret.csrf_token(),
-    })
+/// The signed-in user, their tenants and the CSRF token for unsafe requests.
+#[derive(Serialize, ToSchema)]
+pub struct SignedInView<'a> {
+    user: &'a User,
+    tenants: Vec<TenantRole<'a>>,
+    /// Send as `X-CSRF-Token` with every POST/PUT/PATCH/DELETE of this session.
+    csrf_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantRole<'a> {
+    slug: &'a str,
+    role: Role,
+}
+
+fn signed_in_body<'a>(s: &'a SignedIn, secret: &SessionSecret) -> SignedInView<'a> {
+    SignedInView {
+        user: &s.user,
+        tenants: s
+            .tenants
+            .iter()
+            .map(|(slug, role)| TenantRole { slug, role: *role })
+            .collect(),
+        csrf_token: secret.csrf_token(),
+    }
 }
 
 fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'static> {
@@ -56,6 +83,16 @@ pub(super) fn presented_secret(req: &HttpRequest) -> Option<SessionSecret> {
         .and_then(|c| SessionSecret::presented(c.value()))
 }
 
+/// Signs in: sets the HttpOnly `agenthq_session` cookie.
+#[utoipa::path(post, path = "/api/auth/login", tag = "identity", security(()),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = SignedInView),
+        (status = 400, description = "Invalid input (`VALIDATION_FAILED`, `MALFORMED_JSON`)", body = ErrorBody),
+        (status = 401, description = "Wrong email or password", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or for this account", body = ErrorBody),
+    ))]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -134,11 +171,24 @@ pub(super) fn require_csrf(req: &HttpRequest, secret: &SessionSecret) -> Result<
     }
 }
 
+/// The signed-in user (session cookie).
+#[utoipa::path(get, path = "/api/auth/me", tag = "identity", security(("session" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = SignedInView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (secret, signed_in) = require_session(&req, &state).await?;
     Ok(HttpResponse::Ok().json(signed_in_body(&signed_in, &secret)))
 }
 
+/// Ends the session (server-side) and clears the cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "identity", security(("session" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "The X-CSRF-Token header is missing or wrong", body = ErrorBody),
+    ))]
 pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,

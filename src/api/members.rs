@@ -1,12 +1,14 @@
 //! `/api/members`: who belongs to the tenant, with which role.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
 use super::audit::record;
 use super::extract::Deferred;
+use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use crate::audit::Target;
 use crate::auth::policy::TenantAction;
@@ -15,17 +17,41 @@ use crate::domain::TenantId;
 use crate::startup::AppState;
 use crate::store::StoreError;
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(list, add, change, remove))]
+pub struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
+    /// An existing user's email.
     email: String,
+    /// `owner`, `admin`, `member` or `viewer`.
     role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
     role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberPage {
+    items: Vec<crate::store::Member>,
+    /// Always null: a tenant's members come in one page.
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberRole {
+    #[schema(value_type = String, format = Uuid)]
+    user_id: UserId,
+    #[schema(value_type = String, format = Email)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<Email>,
+    role: Role,
 }
 
 fn parse_role(s: &str) -> Result<Role, ApiError> {
@@ -69,6 +95,9 @@ async fn current_role(
         .ok_or_else(|| ApiError::not_found("no such member"))
 }
 
+/// The tenant's members and their roles.
+#[utoipa::path(get, path = "/api/members", tag = "people and access",
+    responses((status = 200, description = "Members", body = MemberPage), TenantErrors))]
 pub async fn list(
     member: TenantMember,
     state: web::Data<AppState>,
@@ -78,9 +107,19 @@ pub async fn list(
     let items = web::block(move || state.storage.registry.list_members(tenant))
         .await
         .map_err(ApiError::internal)??;
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(MemberPage {
+        items,
+        next_cursor: None,
+    }))
 }
 
+/// Adds an existing user by email with a role (admins; owners to grant `owner`).
+#[utoipa::path(post, path = "/api/members", tag = "people and access", request_body = AddMember,
+    responses(
+        (status = 201, description = "The new membership", body = MemberRole),
+        (status = 409, description = "Already a member", body = ErrorBody),
+        TenantErrors,
+    ))]
 pub async fn add(
     member: TenantMember,
     state: web::Data<AppState>,
@@ -103,7 +142,11 @@ pub async fn add(
         registry.upsert_membership(tenant, user.id, role)?;
         Ok((
             user.id,
-            json!({ "user_id": user.id, "email": user.email, "role": role }),
+            MemberRole {
+                user_id: user.id,
+                email: Some(user.email),
+                role,
+            },
         ))
     })
     .await
@@ -114,6 +157,14 @@ pub async fn add(
     Ok(HttpResponse::Created().json(added))
 }
 
+/// Changes a member's role; the last owner cannot be demoted.
+#[utoipa::path(patch, path = "/api/members/{user_id}", tag = "people and access",
+    params(("user_id" = String, Path)), request_body = ChangeRole,
+    responses(
+        (status = 200, description = "The new role", body = MemberRole),
+        (status = 409, description = "It would leave the tenant without an owner", body = ErrorBody),
+        TenantErrors,
+    ))]
 pub async fn change(
     member: TenantMember,
     state: web::Data<AppState>,
@@ -142,9 +193,21 @@ pub async fn change(
         entry.with_details(json!({ "from": current, "to": role })),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "user_id": user, "role": role })))
+    Ok(HttpResponse::Ok().json(MemberRole {
+        user_id: user,
+        email: None,
+        role,
+    }))
 }
 
+/// Removes a member; the last owner cannot be removed.
+#[utoipa::path(delete, path = "/api/members/{user_id}", tag = "people and access",
+    params(("user_id" = String, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 409, description = "It would leave the tenant without an owner", body = ErrorBody),
+        TenantErrors,
+    ))]
 pub async fn remove(
     member: TenantMember,
     state: web::Data<AppState>,

@@ -4,26 +4,67 @@ use std::net::IpAddr;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
+use super::openapi::ErrorBody;
 use crate::startup::AppState;
 use crate::store::blocking;
 
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(healthz, readyz, version, metrics))]
+pub struct Doc;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    status: &'static str,
+    checks: ReadinessChecks,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    /// `ok`.
+    registry: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionInfo {
+    /// `agenthq`.
+    name: &'static str,
+    version: &'static str,
+}
+
 /// Liveness: the process serves HTTP. Deliberately independent of storage, so one broken
 /// tenant (or a slow disk) never gets a healthy process restarted.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process serves HTTP", body = Health)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// Readiness: the registry accepts writes.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Storage accepts writes", body = Readiness),
+        (status = 503, description = "Storage does not accept writes", body = ErrorBody),
+    ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let registry = state.storage.registry.clone();
     match blocking(move || registry.probe_writable()).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({
-            "status": "ready",
-            "checks": { "registry": "ok" },
-        }))),
+        Ok(()) => Ok(HttpResponse::Ok().json(Readiness {
+            status: "ready",
+            checks: ReadinessChecks { registry: "ok" },
+        })),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed: registry not writable");
             Err(ApiError::unavailable("the registry does not accept writes")
@@ -32,12 +73,23 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     }
 }
 
+#[utoipa::path(get, path = "/version", tag = "operations", security(()),
+    responses((status = 200, description = "This build", body = VersionInfo)))]
 pub async fn version() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "name": "agenthq", "version": crate::VERSION }))
+    HttpResponse::Ok().json(VersionInfo {
+        name: "agenthq",
+        version: crate::VERSION,
+    })
 }
 
 /// Prometheus metrics. With `AGENTHQ_METRICS_TOKEN` set, the bearer token is required;
 /// without it, only loopback clients may scrape.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "A metrics token is configured and was not sent", body = ErrorBody),
+        (status = 403, description = "No metrics token is configured and the client is not on loopback", body = ErrorBody),
+    ))]
 pub async fn metrics(
     req: HttpRequest,
     state: web::Data<AppState>,

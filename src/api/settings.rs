@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 
 use super::ApiError;
 use super::extract::Deferred;
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
 use super::service::run;
@@ -40,8 +40,7 @@ pub struct Doc;
     tag = "settings",
     responses(
         (status = 200, description = "The workspace settings", body = Workspace),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
+        TenantErrors,
     )
 )]
 pub async fn get_workspace(
@@ -62,8 +61,7 @@ pub async fn get_workspace(
     responses(
         (status = 200, description = "The updated settings", body = Workspace),
         (status = 400, description = "A field is invalid (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "The role does not allow changing settings", body = ErrorBody),
+        TenantErrors,
     )
 )]
 pub async fn patch_workspace(

@@ -2,28 +2,62 @@
 //! platform admin). See `auth::setup`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::openapi::ErrorBody;
 use crate::audit::{Actor, ActorKind, AuditEntry, Target};
 use crate::auth::setup::SetupError;
 use crate::auth::users::UserError;
-use crate::auth::{Email, Password};
+use crate::auth::{Email, Password, User};
 use crate::startup::AppState;
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(status, complete))]
+pub struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteSetup {
+    /// The token of the one-time setup link the server printed.
     token: String,
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-pub async fn status(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "required": state.setup.is_pending() }))
+#[derive(Serialize, ToSchema)]
+pub struct SetupStatus {
+    /// Whether a setup link is pending (no platform admin exists yet).
+    required: bool,
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct SetupDone {
+    user: User,
+}
+
+#[utoipa::path(get, path = "/api/setup", tag = "identity", security(()),
+    responses((status = 200, description = "Whether first-run setup is pending", body = SetupStatus)))]
+pub async fn status(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(SetupStatus {
+        required: state.setup.is_pending(),
+    })
+}
+
+/// Uses the one-time setup link: creates the first platform admin.
+#[utoipa::path(post, path = "/api/setup", tag = "identity", security(()),
+    request_body = CompleteSetup,
+    responses(
+        (status = 201, description = "The first platform admin", body = SetupDone),
+        (status = 400, description = "Invalid email or password", body = ErrorBody),
+        (status = 403, description = "Setup is complete, or the link is wrong", body = ErrorBody),
+        (status = 409, description = "The email is taken", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+    ))]
 
 pub async fn complete(
     req: HttpRequest,
@@ -64,5 +98,5 @@ pub async fn complete(
         Target::new("user", user.id),
     );
     super::audit::record_platform(&state, entry).await?;
-    Ok(HttpResponse::Created().json(json!({ "user": user })))
+    Ok(HttpResponse::Created().json(SetupDone { user }))
 }

@@ -2,8 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
+use super::openapi::TenantErrors;
 use super::principal::{Principal, TenantMember};
 use crate::auth::Role;
 use chrono::{DateTime, Utc};
@@ -14,18 +16,35 @@ use crate::tenancy::TenantContext;
 /// The tenant card plus the caller's role. The fields are listed rather than
 /// `#[serde(flatten)]`ed: flattening goes through a map serializer that cost more than the
 /// rest of this route (measured); a test keeps the two in step.
-#[derive(Serialize)]
-struct MemberView<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct MemberView<'a> {
+    #[schema(value_type = String, format = Uuid)]
     id: TenantId,
+    #[schema(value_type = String)]
     slug: &'a TenantSlug,
     name: &'a str,
     status: TenantStatus,
     plan: Plan,
     #[serde(serialize_with = "crate::domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     updated_at: DateTime<Utc>,
     role: Role,
+}
+
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(current))]
+pub struct Doc;
+
+/// `/api/tenant` answers one of two shapes.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: the handler serialises the two shapes directly
+pub enum TenantView<'a> {
+    Public(Tenant),
+    Member(MemberView<'a>),
 }
 
 impl<'a> MemberView<'a> {
@@ -47,6 +66,11 @@ impl<'a> MemberView<'a> {
 /// tenant's public card (what its subdomain already reveals); with them it is a member request
 /// — 401/403 for bad credentials or non-members, counted against the tenant's rate limit — and
 /// the answer adds the caller's `role`.
+#[utoipa::path(get, path = "/api/tenant", tag = "tenant", security((), ("api_token" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The tenant's public card; with credentials, plus the caller's `role`", body = TenantView),
+        TenantErrors,
+    ))]
 pub async fn current(req: HttpRequest, ctx: TenantContext) -> Result<HttpResponse, ApiError> {
     if !Principal::presented(&req) {
         return Ok(HttpResponse::Ok().json(&*ctx.tenant));

@@ -2,12 +2,14 @@
 //! token of the tenant. The secret appears once, in the response that creates it.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
 use super::audit::record;
 use super::extract::Deferred;
+use super::openapi::TenantErrors;
 use super::principal::TenantMember;
 use crate::audit::Target;
 use crate::auth::Role;
@@ -18,7 +20,12 @@ use crate::domain::now;
 use crate::startup::AppState;
 use crate::store::StoreError;
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(list, create, revoke))]
+pub struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     name: String,
@@ -27,11 +34,30 @@ pub struct CreateToken {
     expires_in_days: Option<u32>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct TokenPage<'a> {
+    items: Vec<&'a ApiToken>,
+    /// Always null: a tenant's tokens come in one page.
+    next_cursor: Option<String>,
+}
+
+/// A new token with its secret: shown in this response only.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken<'a> {
+    #[serde(flatten)]
+    details: &'a ApiToken,
+    /// `ahq_…`: send as `Authorization: Bearer <token>`. Shown once.
+    token: &'a str,
+}
+
 /// Others' tokens are an admin's business; a member only sees and revokes their own.
 fn may_manage(member: &TenantMember, token: &ApiToken) -> bool {
     token.user_id == member.principal.user_id() || member.may(TenantAction::Administer)
 }
 
+/// The caller's tokens (admins: every token of the tenant), revoked and expired included.
+#[utoipa::path(get, path = "/api/tokens", tag = "people and access",
+    responses((status = 200, description = "Tokens, newest first", body = TokenPage), TenantErrors))]
 pub async fn list(
     member: TenantMember,
     state: web::Data<AppState>,
@@ -42,9 +68,15 @@ pub async fn list(
         .await
         .map_err(ApiError::internal)??;
     let items: Vec<&ApiToken> = tokens.iter().filter(|t| may_manage(&member, t)).collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": null })))
+    Ok(HttpResponse::Ok().json(TokenPage {
+        items,
+        next_cursor: None,
+    }))
 }
 
+/// Creates an API token bound to this tenant, with a role no higher than the caller's.
+#[utoipa::path(post, path = "/api/tokens", tag = "people and access", request_body = CreateToken,
+    responses((status = 201, description = "The token and, this once, its secret", body = CreatedToken), TenantErrors))]
 pub async fn create(
     member: TenantMember,
     state: web::Data<AppState>,
@@ -76,11 +108,16 @@ pub async fn create(
     let entry = member.audit("token.created", Target::new("token", &token.id));
     let details = json!({ "name": token.name, "role": token.role, "expires_at": token.expires_at.map(|t| crate::domain::time::format_rfc3339(&t)) });
     record(&member, entry.with_details(details)).await?;
-    let mut body = serde_json::to_value(&token).map_err(ApiError::internal)?;
-    body["token"] = json!(secret.expose());
-    Ok(HttpResponse::Created().json(body))
+    Ok(HttpResponse::Created().json(CreatedToken {
+        details: &token,
+        token: secret.expose(),
+    }))
 }
 
+/// Revokes a token (effective on its next request).
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "people and access",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Revoked"), TenantErrors))]
 pub async fn revoke(
     member: TenantMember,
     state: web::Data<AppState>,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::domain::now;
 
 /// Who acted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ActorKind {
     /// A signed-in user.
@@ -71,7 +71,7 @@ pub struct Origin {
 }
 
 /// One entry, as stored and as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// A UUIDv7: entries sort by id in the order they were made.
     pub id: String,
@@ -82,11 +82,13 @@ pub struct AuditEntry {
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     /// Action-specific facts (never secrets): e.g. the role given.
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub request_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     #[serde(serialize_with = "crate::domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
 }
 

@@ -71,23 +71,29 @@ impl TokenSecret {
 }
 
 /// A stored token (never its secret).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ApiToken {
     pub id: String,
     #[serde(skip)]
     pub tenant_id: TenantId,
     /// The tenant's slug (shared: every authenticated request hands it to tenant resolution).
+    #[schema(value_type = String)]
     pub tenant: Arc<str>,
+    #[schema(value_type = String, format = Uuid)]
     pub user_id: UserId,
     pub name: String,
     pub role: Role,
     #[serde(serialize_with = "crate::domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "serialize_opt_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "serialize_opt_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "serialize_opt_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 

@@ -33,12 +33,15 @@ impl fmt::Display for UserId {
 }
 
 /// A person who can sign in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
+    #[schema(value_type = String, format = Uuid)]
     pub id: UserId,
+    #[schema(value_type = String, format = Email)]
     pub email: Email,
     pub is_platform_admin: bool,
     #[serde(serialize_with = "crate::domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -79,7 +82,19 @@ impl fmt::Display for Email {
 }
 
 /// A member's role in a tenant. Ordered: `Owner` > `Admin` > `Member` > `Viewer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,

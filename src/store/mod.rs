@@ -199,12 +199,15 @@ pub trait TenantStore:
 }
 
 /// A member of a tenant, as listed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Member {
+    #[schema(value_type = String, format = Uuid)]
     pub user_id: UserId,
+    #[schema(value_type = String, format = Email)]
     pub email: Email,
     pub role: Role,
     #[serde(serialize_with = "crate::domain::time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
 }
 
