@@ -90,6 +90,7 @@ pub(super) fn presented_secret(req: &HttpRequest) -> Option<SessionSecret> {
         (status = 200, description = "Signed in; the session cookie is set", body = SignedInView),
         (status = 400, description = "Invalid input (`VALIDATION_FAILED`, `MALFORMED_JSON`)", body = ErrorBody),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or for this account", body = ErrorBody),
     ))]

@@ -56,6 +56,8 @@ pub async fn status(state: web::Data<AppState>) -> HttpResponse {
         (status = 400, description = "Invalid email or password", body = ErrorBody),
         (status = 403, description = "Setup is complete, or the link is wrong", body = ErrorBody),
         (status = 409, description = "The email is taken", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address", body = ErrorBody),
     ))]
 

@@ -31,7 +31,9 @@ pub struct MemberView<'a> {
     #[serde(serialize_with = "crate::domain::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     updated_at: DateTime<Utc>,
-    role: Role,
+    /// The caller's role; only when the request carried credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<Role>,
 }
 
 /// This module's part of the OpenAPI document.
@@ -39,16 +41,10 @@ pub struct MemberView<'a> {
 #[openapi(paths(current))]
 pub struct Doc;
 
-/// `/api/tenant` answers one of two shapes.
-#[derive(ToSchema)]
-#[allow(dead_code)] // a schema only: the handler serialises the two shapes directly
-pub enum TenantView<'a> {
-    Public(Tenant),
-    Member(MemberView<'a>),
-}
+
 
 impl<'a> MemberView<'a> {
-    fn new(t: &'a Tenant, role: Role) -> Self {
+    fn new(t: &'a Tenant, role: Option<Role>) -> Self {
         MemberView {
             id: t.id,
             slug: &t.slug,
@@ -68,16 +64,16 @@ impl<'a> MemberView<'a> {
 /// the answer adds the caller's `role`.
 #[utoipa::path(get, path = "/api/tenant", tag = "tenant", security((), ("api_token" = []), ("session" = [])),
     responses(
-        (status = 200, description = "The tenant's public card; with credentials, plus the caller's `role`", body = TenantView),
+        (status = 200, description = "The tenant's public card; with credentials, plus the caller's `role`", body = MemberView),
         TenantErrors,
     ))]
 pub async fn current(req: HttpRequest, ctx: TenantContext) -> Result<HttpResponse, ApiError> {
     if !Principal::presented(&req) {
-        return Ok(HttpResponse::Ok().json(&*ctx.tenant));
+        return Ok(HttpResponse::Ok().json(MemberView::new(&ctx.tenant, None)));
     }
     let principal = Principal::of(&req).await?;
     let member = TenantMember::of(&req, principal, ctx).await?;
-    Ok(HttpResponse::Ok().json(MemberView::new(&member.ctx.tenant, member.role)))
+    Ok(HttpResponse::Ok().json(MemberView::new(&member.ctx.tenant, Some(member.role))))
 }
 
 #[cfg(test)]
@@ -98,7 +94,9 @@ mod tests {
         };
         let mut expected = serde_json::to_value(&tenant).unwrap();
         expected["role"] = "admin".into();
-        let view = serde_json::to_value(MemberView::new(&tenant, Role::Admin)).unwrap();
+        let view = serde_json::to_value(MemberView::new(&tenant, Some(Role::Admin))).unwrap();
         assert_eq!(view, expected);
+        let card = serde_json::to_value(MemberView::new(&tenant, None)).unwrap();
+        assert_eq!(card, serde_json::to_value(&tenant).unwrap(), "anonymous: the card");
     }
 }
