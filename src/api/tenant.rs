@@ -41,8 +41,6 @@ pub struct MemberView<'a> {
 #[openapi(paths(current))]
 pub struct Doc;
 
-
-
 impl<'a> MemberView<'a> {
     fn new(t: &'a Tenant, role: Option<Role>) -> Self {
         MemberView {
@@ -97,6 +95,10 @@ mod tests {
         let view = serde_json::to_value(MemberView::new(&tenant, Some(Role::Admin))).unwrap();
         assert_eq!(view, expected);
         let card = serde_json::to_value(MemberView::new(&tenant, None)).unwrap();
-        assert_eq!(card, serde_json::to_value(&tenant).unwrap(), "anonymous: the card");
+        assert_eq!(
+            card,
+            serde_json::to_value(&tenant).unwrap(),
+            "anonymous: the card"
+        );
     }
 }
