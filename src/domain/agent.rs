@@ -162,7 +162,10 @@ impl UsdMicros {
     /// Dollars from a client: finite, not negative, at most a billion; rounded to micro-dollars.
     pub fn from_usd(field: &'static str, usd: f64) -> Result<Self, Invalid> {
         if !usd.is_finite() || usd < 0.0 {
-            return Err(Invalid::new(field, "must be a number of dollars, 0 or more"));
+            return Err(Invalid::new(
+                field,
+                "must be a number of dollars, 0 or more",
+            ));
         }
         if usd > MAX_USD {
             return Err(Invalid::new(field, "must be at most 1000000000"));
@@ -535,11 +538,15 @@ impl OrgChart {
         loop {
             let first = children
                 .iter()
-                .flat_map(|(manager, group)| group.iter().enumerate().map(move |(i, n)| (manager, i, n)))
+                .flat_map(|(manager, group)| {
+                    group.iter().enumerate().map(move |(i, n)| (manager, i, n))
+                })
                 .min_by(|a, b| a.2.name.cmp(&b.2.name))
                 .map(|(manager, i, _)| (manager.clone(), i));
             let Some((manager, i)) = first else { break };
-            let Some(group) = children.get_mut(&manager) else { break };
+            let Some(group) = children.get_mut(&manager) else {
+                break;
+            };
             let mut root = group.remove(i);
             if group.is_empty() {
                 children.remove(&manager);
@@ -688,6 +695,9 @@ mod tests {
             node("c", None),
         ]);
         let text = shape(&chart.roots);
-        assert!(text.contains('a') && text.contains('b') && text.contains('c'), "{text}");
+        assert!(
+            text.contains('a') && text.contains('b') && text.contains('c'),
+            "{text}"
+        );
     }
 }

@@ -264,6 +264,8 @@ mod tests {
         let overrides = patch.validate().unwrap();
         assert_eq!(overrides["a"], Some(true));
         assert_eq!(overrides["c"], None);
-        assert!(serde_json::from_str::<ToolOverridesPatch>(r#"{"overrides": {"a": "yes"}}"#).is_err());
+        assert!(
+            serde_json::from_str::<ToolOverridesPatch>(r#"{"overrides": {"a": "yes"}}"#).is_err()
+        );
     }
 }

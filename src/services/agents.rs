@@ -7,8 +7,8 @@ use serde_json::json;
 use super::{Scope, ServiceError};
 use crate::audit::Target;
 use crate::domain::agent::{
-    Agent, AgentFilter, AgentPatch, AgentStatus, ChainLink, NewAgent, OrgChart,
-    UsdMicros, cycle_through,
+    Agent, AgentFilter, AgentPatch, AgentStatus, ChainLink, NewAgent, OrgChart, UsdMicros,
+    cycle_through,
 };
 use crate::domain::tool_permission::{AgentToolPermissions, ToolOverridesPatch};
 use crate::domain::{Invalid, Page, PageRequest};
@@ -216,7 +216,10 @@ pub fn update_tool_permissions(
         .map(|p| p.name.as_str())
         .collect();
     let audit = scope
-        .audit("agent.tool_permissions_changed", Target::new("agent", &agent.id))
+        .audit(
+            "agent.tool_permissions_changed",
+            Target::new("agent", &agent.id),
+        )
         .with_details(json!({ "name": agent.name, "tools": changed }));
     let items = scope
         .store

@@ -5,9 +5,7 @@ use serde_json::json;
 use super::agents::{check_provider, resolve_agent};
 use super::{Scope, ServiceError};
 use crate::audit::Target;
-use crate::domain::tool_permission::{
-    NewToolPermission, ToolPermission, ToolPermissionPatch,
-};
+use crate::domain::tool_permission::{NewToolPermission, ToolPermission, ToolPermissionPatch};
 use crate::domain::workspace::{Workspace, WorkspacePatch};
 use crate::domain::{Page, PageRequest};
 
@@ -18,10 +16,7 @@ pub fn workspace(scope: &Scope) -> Result<Workspace, ServiceError> {
 /// Applies `patch` (validated here; `default_assignee_id` may name an agent by id or name and
 /// is stored as its id, `default_provider_id` must exist), records it and publishes
 /// `workspace.updated`.
-pub fn update_workspace(
-    scope: &Scope,
-    patch: WorkspacePatch,
-) -> Result<Workspace, ServiceError> {
+pub fn update_workspace(scope: &Scope, patch: WorkspacePatch) -> Result<Workspace, ServiceError> {
     let mut patch = patch.validate()?;
     if let Some(Some(assignee)) = &patch.default_assignee_id {
         let agent = resolve_agent(scope, "default_assignee_id", assignee)?;

@@ -8,8 +8,7 @@ use super::registry::{format_time, parse_time};
 use super::tenants::SqliteTenantStore;
 use crate::audit::AuditEntry;
 use crate::domain::agent::{
-    Agent, AgentChanges, AgentFilter, AgentName, AgentStatus, ChainLink, Level, OrgNode,
-    UsdMicros,
+    Agent, AgentChanges, AgentFilter, AgentName, AgentStatus, ChainLink, Level, OrgNode, UsdMicros,
 };
 use crate::domain::tool_permission::{AgentToolPermission, ToolName};
 use crate::domain::{Page, PageRequest};
@@ -86,7 +85,11 @@ fn agent_constraint(e: rusqlite::Error, name: &str) -> StoreError {
 
 /// A UNIQUE violation as `unique`, a FOREIGN KEY violation as `foreign_key`, anything else as
 /// usual.
-pub(super) fn constraint_conflict(e: rusqlite::Error, unique: &str, foreign_key: &str) -> StoreError {
+pub(super) fn constraint_conflict(
+    e: rusqlite::Error,
+    unique: &str,
+    foreign_key: &str,
+) -> StoreError {
     if let rusqlite::Error::SqliteFailure(err, _) = &e {
         match err.extended_code {
             rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => return StoreError::Conflict(unique.into()),
@@ -377,7 +380,11 @@ impl AgentRepo for SqliteTenantStore {
         self.write(|tx| {
             let changed = tx
                 .prepare_cached("UPDATE agents SET status = ?2, updated_at = ?3 WHERE id = ?1")?
-                .execute(params![id, status.as_str(), format_time(&crate::domain::now())])?;
+                .execute(params![
+                    id,
+                    status.as_str(),
+                    format_time(&crate::domain::now())
+                ])?;
             if changed == 0 {
                 return Err(StoreError::NotFound);
             }
