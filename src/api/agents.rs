@@ -71,6 +71,7 @@ pub struct Doc;
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -323,4 +324,41 @@ pub async fn org(
     member.require(TenantAction::Read)?;
     let chart = run(member.scope(&state), agents::org).await?;
     Ok(HttpResponse::Ok().json(chart))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use actix_web::http::Method;
+
+    use super::super::openapi::spec;
+    use super::super::routes::Endpoint;
+
+    /// Asserts that the OpenAPI document describes every one of `endpoints`.
+    pub(in crate::api) fn assert_documented(endpoints: &[Endpoint]) {
+        let paths = &spec().paths.paths;
+        for e in endpoints {
+            let item = paths
+                .get(e.path)
+                .unwrap_or_else(|| panic!("{} is not in the OpenAPI document", e.path));
+            let operation = match e.method {
+                Method::GET => &item.get,
+                Method::POST => &item.post,
+                Method::PATCH => &item.patch,
+                Method::PUT => &item.put,
+                Method::DELETE => &item.delete,
+                _ => panic!("unexpected method {}", e.method),
+            };
+            assert!(
+                operation.is_some(),
+                "{} {} is not documented",
+                e.method,
+                e.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_agent_route_is_in_the_openapi_document() {
+        assert_documented(&super::endpoints());
+    }
 }

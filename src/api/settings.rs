@@ -123,6 +123,7 @@ pub async fn patch_workspace(
 #[into_params(parameter_in = Query)]
 pub struct ToolPermissionQuery {
     /// Page size, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -272,4 +273,12 @@ pub async fn delete_tool_permission(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_settings_route_is_in_the_openapi_document() {
+        super::super::agents::tests::assert_documented(&super::endpoints());
+    }
 }

@@ -249,20 +249,29 @@ impl From<super::Page<Agent>> for AgentPage {
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
     /// Slug: `^[a-z][a-z0-9-]*$`, at most 64 characters, unique in the tenant.
+    #[schema(pattern = "^[a-z][a-z0-9-]*$", min_length = 1, max_length = 64)]
     pub name: String,
     /// Defaults to the name.
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
+    #[schema(max_length = 200)]
     pub role: Option<String>,
+    #[schema(max_length = 200)]
     pub department: Option<String>,
     /// Defaults to `ic`.
     #[schema(value_type = Option<Level>)]
     pub level: Option<String>,
+    /// The system prompt, at most 100 KiB of UTF-8.
     pub personality: Option<String>,
     /// The manager: an agent's id or name.
+    #[schema(min_length = 1, max_length = 200)]
     pub reports_to: Option<String>,
     /// Must name an existing provider.
+    #[schema(min_length = 1, max_length = 200)]
     pub provider_id: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub model: Option<String>,
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub monthly_budget_usd: Option<f64>,
 }
 
@@ -270,9 +279,13 @@ pub struct NewAgent {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentPatch {
+    #[schema(pattern = "^[a-z][a-z0-9-]*$", min_length = 1, max_length = 64)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
+    #[schema(max_length = 200)]
     pub role: Option<String>,
+    #[schema(max_length = 200)]
     pub department: Option<String>,
     #[schema(value_type = Option<Level>)]
     pub level: Option<String>,
@@ -291,7 +304,7 @@ pub struct AgentPatch {
     #[schema(value_type = Option<String>, nullable)]
     pub model: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::patch::nullable")]
-    #[schema(value_type = Option<f64>, nullable)]
+    #[schema(value_type = Option<f64>, nullable, minimum = 0, maximum = 1000000000)]
     pub monthly_budget_usd: Option<Option<f64>>,
 }
 

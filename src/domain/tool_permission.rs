@@ -90,10 +90,17 @@ impl From<super::Page<ToolPermission>> for ToolPermissionPage {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToolPermission {
+    #[schema(
+        pattern = "^[A-Za-z][A-Za-z0-9_.:-]*$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub name: String,
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     /// Defaults to `true`.
     pub enabled: Option<bool>,
+    #[schema(min_length = 1, max_length = 64)]
     pub icon: Option<String>,
 }
 
@@ -126,11 +133,17 @@ impl NewToolPermission {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolPermissionPatch {
+    #[schema(
+        pattern = "^[A-Za-z][A-Za-z0-9_.:-]*$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub name: Option<String>,
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     pub enabled: Option<bool>,
     #[serde(default, deserialize_with = "super::patch::nullable")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(value_type = Option<String>, nullable, min_length = 1, max_length = 64)]
     pub icon: Option<Option<String>>,
 }
 
