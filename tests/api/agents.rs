@@ -3,7 +3,21 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use agenthq::audit::{Actor, AuditEntry, Origin, Target};
+use agenthq::domain::agent::{AgentChanges, AgentStatus};
+use agenthq::store::{StoreError, TenantStore};
+
 use crate::helpers::{TestApp, api, error_code, spawn_app, tenant_with};
+
+/// The tenant's store, as the services see it.
+fn store(app: &TestApp, slug: &str) -> std::sync::Arc<dyn TenantStore> {
+    let tenant = app.state.directory.get(slug).expect("tenant");
+    app.state
+        .storage
+        .tenants
+        .open(tenant.id)
+        .expect("store opens")
+}
 
 /// Creates an agent from `body`, asserting it worked; returns it.
 async fn create_agent(app: &TestApp, token: &str, body: Value) -> Value {
@@ -472,13 +486,11 @@ async fn a_running_agent_cannot_be_deleted() {
     // Arrange
     let app = spawn_app().await;
     let member = tenant_with(&app, "acme", "member");
-    create_agent(&app, &member, json!({ "name": "busy" })).await;
-    tenant_sql(
-        &app,
-        "acme",
-        "UPDATE agents SET status = 'running' WHERE name = 'busy'",
-        &[],
-    );
+    let busy = create_agent(&app, &member, json!({ "name": "busy" })).await;
+    // What the runtime does when a run starts.
+    store(&app, "acme")
+        .set_agent_status(busy["id"].as_str().expect("id"), AgentStatus::Running)
+        .expect("status set");
 
     // Act
     let (status, body) = api(&app, &member, Method::DELETE, "/api/agents/busy", None).await;
@@ -866,4 +878,33 @@ async fn agent_tool_overrides_refuse_unknown_tools_and_non_admins() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = api(&app, &member, Method::GET, path, None).await;
     assert_eq!(status, StatusCode::OK, "members read them");
+}
+
+#[tokio::test]
+async fn the_store_refuses_a_move_that_closes_a_cycle_even_past_the_service_check() {
+    // Arrange: ceo ← vp. A concurrent request could have passed the service's cycle check
+    // before this chart existed; the store checks again in its transaction.
+    let app = spawn_app().await;
+    let member = tenant_with(&app, "acme", "member");
+    let ceo = create_agent(&app, &member, json!({ "name": "ceo" })).await;
+    let vp = create_agent(&app, &member, json!({ "name": "vp", "reports_to": "ceo" })).await;
+    let ceo_id = ceo["id"].as_str().expect("id");
+    let changes = AgentChanges {
+        reports_to: Some(Some(vp["id"].as_str().expect("id").to_owned())),
+        ..AgentChanges::default()
+    };
+    let audit = AuditEntry::new(
+        &Actor::cli(),
+        &Origin::default(),
+        "agent.updated",
+        Target::new("agent", ceo_id),
+    );
+
+    // Act
+    let result = store(&app, "acme").update_agent(ceo_id, &changes, &audit);
+
+    // Assert
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    let (_, ceo_now) = api(&app, &member, Method::GET, "/api/agents/ceo", None).await;
+    assert_eq!(ceo_now["reports_to"], Value::Null, "rolled back");
 }
