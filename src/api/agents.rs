@@ -199,7 +199,7 @@ pub async fn get(
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing agents", body = ErrorBody),
         (status = 404, description = "No such agent", body = ErrorBody),
-        (status = 409, description = "The new name is taken, or the chart changed meanwhile", body = ErrorBody),
+        (status = 409, description = "The new name is taken, the status of a running agent was to change, or the chart changed meanwhile", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
     )

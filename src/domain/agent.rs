@@ -294,7 +294,8 @@ pub struct AgentPatch {
     #[schema(value_type = Option<Level>)]
     pub level: Option<String>,
     pub personality: Option<String>,
-    /// `idle` or `paused` (pause and resume); the runtime sets the others.
+    /// `idle` or `paused` (pause and resume); the runtime sets the others, and owns the status
+    /// of a running agent (409).
     #[schema(value_type = Option<AgentStatus>)]
     pub status: Option<String>,
     /// The new manager (id or name); `null` makes the agent a root. Cycles are refused.

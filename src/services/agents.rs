@@ -98,10 +98,15 @@ pub fn create(scope: &Scope, new: NewAgent) -> Result<Agent, ServiceError> {
 }
 
 /// Changes an agent. A new manager must exist and must not be the agent or one of the agents
-/// below it (400 naming `reports_to`, with the cycle spelled out).
+/// below it (400 naming `reports_to`, with the cycle spelled out). The status of a running
+/// agent is the runtime's to change (409): pausing it mid-run would hide the run, and would
+/// let it be deleted while it still works.
 pub fn update(scope: &Scope, reference: &str, patch: AgentPatch) -> Result<Agent, ServiceError> {
     let agent = get(scope, reference)?;
     let mut changes = patch.validate()?;
+    if changes.status.is_some() && agent.status == AgentStatus::Running {
+        return Err(running(&agent, "its status changes when the run ends"));
+    }
     if let Some(Some(manager)) = &changes.reports_to {
         let manager = resolve_agent(scope, "reports_to", manager)?;
         let chain = scope.store.manager_chain(&manager.id)?;
@@ -136,13 +141,7 @@ pub fn delete(scope: &Scope, reference: &str) -> Result<(), ServiceError> {
     let agent = get(scope, reference)?;
     if agent.status == AgentStatus::Running {
         // The store checks again inside its transaction; this is the common case's answer.
-        return Err(ServiceError::Conflict {
-            message: format!(
-                "agent '{}' is running; wait for its run to end or pause it first",
-                agent.name
-            ),
-            details: json!({ "status": agent.status }),
-        });
+        return Err(running(&agent, "wait for its run to end"));
     }
     let audit = scope.audit("agent.deleted", Target::new("agent", &agent.id));
     let deleted = scope.store.delete_agent(&agent.id, &audit)?;
@@ -154,6 +153,14 @@ pub fn delete(scope: &Scope, reference: &str) -> Result<(), ServiceError> {
         scope.publish_value("agent.updated", report);
     }
     Ok(())
+}
+
+/// 409: `agent` is running, and what to do about it.
+fn running(agent: &Agent, advice: &str) -> ServiceError {
+    ServiceError::Conflict {
+        message: format!("agent '{}' is running; {advice}", agent.name),
+        details: json!({ "status": agent.status }),
+    }
 }
 
 /// Records the status the runtime observed and publishes `agent.status` (for the runtime;

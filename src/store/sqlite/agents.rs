@@ -275,6 +275,11 @@ impl AgentRepo for SqliteTenantStore {
     ) -> Result<Agent, StoreError> {
         let new_name = changes.name.as_ref().map(AgentName::as_str);
         self.write_audited(audit, |tx| {
+            if changes.status.is_some() && existing_agent(tx, id)?.status == AgentStatus::Running {
+                return Err(StoreError::Conflict(
+                    "the agent is running; its status changes when the run ends".into(),
+                ));
+            }
             // One statement for every combination of fields: COALESCE keeps what is not set;
             // for the nullable ones a flag says whether to take the new value (NULL included).
             let changed = tx
@@ -332,7 +337,7 @@ impl AgentRepo for SqliteTenantStore {
             let agent = existing_agent(tx, id)?;
             if agent.status == AgentStatus::Running {
                 return Err(StoreError::Conflict(format!(
-                    "agent '{}' is running; wait for its run to end or pause it first",
+                    "agent '{}' is running; wait for its run to end",
                     agent.name
                 )));
             }

@@ -133,8 +133,22 @@ async fn a_running_agent_cannot_be_deleted() {
     // Assert
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(error_code(&body), "CONFLICT");
-    let (status, _) = api(&app, &member, Method::GET, "/api/agents/busy", None).await;
+    let (status, body) = api(
+        &app,
+        &member,
+        Method::PATCH,
+        "/api/agents/busy",
+        Some(json!({ "status": "paused" })),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "no pausing around the rule: {body}"
+    );
+    let (status, agent) = api(&app, &member, Method::GET, "/api/agents/busy", None).await;
     assert_eq!(status, StatusCode::OK, "still there");
+    assert_eq!(agent["status"], "running");
 }
 
 #[tokio::test]
