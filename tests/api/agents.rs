@@ -533,3 +533,26 @@ async fn agent_changes_are_published_and_audited() {
         "the audit log names fields, not long values"
     );
 }
+
+#[tokio::test]
+async fn the_database_itself_refuses_agent_names_that_are_not_slugs() {
+    // Arrange: a writer that bypasses the API (a seeder, an importer).
+    let app = spawn_app().await;
+    let member = tenant_with(&app, "acme", "member");
+    create_agent(&app, &member, json!({ "name": "fine" })).await;
+    let tenant = app.state.directory.get("acme").expect("tenant");
+    let conn = rusqlite::Connection::open(app.tenant_file(&tenant)).expect("tenant file opens");
+
+    // Act
+    let insert = conn.execute(
+        "INSERT INTO agents (id, name, display_name, created_at, updated_at) \
+         VALUES ('x1', 'Not A Slug', 'x', '2026-11-23T00:00:00.000Z', '2026-11-23T00:00:00.000Z')",
+        [],
+    );
+    let rename = conn.execute("UPDATE agents SET name = 'fine!' WHERE name = 'fine'", []);
+
+    // Assert
+    assert!(insert.is_err() && rename.is_err(), "{insert:?} {rename:?}");
+    let (status, list) = api(&app, &member, Method::GET, "/api/agents", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+}

@@ -1,3 +1,5 @@
+-- V3: the platform tools as workspace tool permissions, and agent names kept slugs.
+
 -- The platform tools every agent runtime offers, as workspace-wide tool permissions (enabled by
 -- default), so every tenant, new or migrated, can see and restrict them. Fixed ids, the same
 -- in every tenant: runtimes and docs may refer to them. OR IGNORE: a tenant may already have a
@@ -31,3 +33,18 @@ VALUES
     ('00000000-0000-7000-8000-000000000009', 'update_task',
      'Add progress notes or context to a task the agent works on or delegated.',
      1, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+
+-- Agent names are slugs (^[a-z][a-z0-9-]*$, at most 64 characters): paths, mentions and tools
+-- address agents by them, and readers rely on the shape. The API checks it; these triggers make
+-- it hold for every writer (seeders, importers, the runtime) too.
+CREATE TRIGGER agents_name_is_a_slug_on_insert BEFORE INSERT ON agents
+WHEN NOT (new.name GLOB '[a-z]*' AND NOT new.name GLOB '*[^a-z0-9-]*' AND length(new.name) <= 64)
+BEGIN
+    SELECT RAISE(ABORT, 'agent name must be a lowercase slug of at most 64 characters');
+END;
+
+CREATE TRIGGER agents_name_is_a_slug_on_update BEFORE UPDATE OF name ON agents
+WHEN NOT (new.name GLOB '[a-z]*' AND NOT new.name GLOB '*[^a-z0-9-]*' AND length(new.name) <= 64)
+BEGIN
+    SELECT RAISE(ABORT, 'agent name must be a lowercase slug of at most 64 characters');
+END;
