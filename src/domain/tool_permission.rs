@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Invalid;
-use super::text::{self, MAX_NAME_CHARS, MAX_SHORT_CHARS};
+use super::text::{self, MAX_NAME_CHARS};
 
 /// Longest tool description (characters).
 const MAX_DESCRIPTION_CHARS: usize = 1000;
@@ -191,7 +191,7 @@ fn description(value: &str) -> Result<String, Invalid> {
 }
 
 fn icon(value: &str) -> Result<String, Invalid> {
-    text::short_required("icon", value, MAX_ICON_CHARS.min(MAX_SHORT_CHARS))
+    text::short_required("icon", value, MAX_ICON_CHARS)
 }
 
 /// A workspace tool permission as it applies to one agent.

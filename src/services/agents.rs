@@ -35,7 +35,7 @@ pub fn org(scope: &Scope) -> Result<OrgChart, ServiceError> {
     Ok(OrgChart::build(scope.store.org_nodes()?))
 }
 
-/// The id of the agent a body field names (id or name); 400 naming `field` when there is none.
+/// The agent a body field names (by id or name); 400 naming `field` when there is none.
 pub(super) fn resolve_agent(
     scope: &Scope,
     field: &'static str,

@@ -117,7 +117,7 @@ async fn a_workspace_change_is_audited_and_published() {
 }
 
 #[tokio::test]
-async fn the_default_assignee_is_named_by_id_or_name_and_stored_as_the_id() {
+async fn workspace_defaults_must_name_an_existing_agent_and_provider() {
     // Arrange
     let app = spawn_app().await;
     let admin = tenant_with(&app, "acme", "admin");
@@ -161,6 +161,26 @@ async fn the_default_assignee_is_named_by_id_or_name_and_stored_as_the_id() {
             "{field}: {res}"
         );
     }
+    // An existing provider is accepted.
+    let tenant = app.state.directory.get("acme").expect("tenant");
+    rusqlite::Connection::open(app.tenant_file(&tenant))
+        .expect("tenant file opens")
+        .execute(
+            "INSERT INTO providers (id, kind, name, created_at, updated_at) VALUES \
+             ('prov-1', 'openai', 'local', '2026-11-23T00:00:00.000Z', '2026-11-23T00:00:00.000Z')",
+            [],
+        )
+        .expect("provider inserted");
+    let (status, body) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        "/api/workspace",
+        Some(json!({ "default_provider_id": "prov-1" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["default_provider_id"], "prov-1");
     // Deleting the agent clears it as the default assignee.
     let (status, _) = api(&app, &admin, Method::DELETE, "/api/agents/dispatcher", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
