@@ -207,11 +207,14 @@ pub struct Agent {
     pub personality: String,
     pub status: AgentStatus,
     /// The id of the agent's manager; `null` for a root of the org chart.
+    #[schema(required = true)]
     pub reports_to: Option<String>,
+    #[schema(required = true)]
     pub provider_id: Option<String>,
+    #[schema(required = true)]
     pub model: Option<String>,
     /// Dollars per calendar month; `null` means no agent budget (the tenant's still applies).
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, required = true)]
     pub monthly_budget_usd: Option<UsdMicros>,
     #[schema(value_type = f64)]
     pub spent_this_month_usd: UsdMicros,
@@ -236,6 +239,7 @@ pub struct AgentFilter {
 pub struct AgentPage {
     pub items: Vec<Agent>,
     /// Pass as `?cursor=` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

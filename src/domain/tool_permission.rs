@@ -60,6 +60,7 @@ pub struct ToolPermission {
     pub description: String,
     /// Whether agents may use the tool unless overridden for them.
     pub enabled: bool,
+    #[schema(required = true)]
     pub icon: Option<String>,
     #[serde(serialize_with = "super::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
@@ -74,6 +75,7 @@ pub struct ToolPermission {
 pub struct ToolPermissionPage {
     pub items: Vec<ToolPermission>,
     /// Pass as `?cursor=` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -202,6 +204,7 @@ pub struct AgentToolPermission {
     #[schema(value_type = String, example = "delegate_task")]
     pub name: ToolName,
     pub description: String,
+    #[schema(required = true)]
     pub icon: Option<String>,
     /// Whether this agent may use the tool: its override if it has one, else the default.
     pub enabled: bool,
@@ -217,7 +220,7 @@ pub struct AgentToolPermission {
 pub struct AgentToolPermissions {
     pub items: Vec<AgentToolPermission>,
     /// Always `null`: the whole list comes in one response.
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(value_type = Option<String>, required = true)]
     pub next_cursor: Option<String>,
 }
 

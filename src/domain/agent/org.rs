@@ -34,6 +34,7 @@ pub struct OrgNode {
     pub department: String,
     pub level: Level,
     pub status: AgentStatus,
+    #[schema(required = true)]
     pub reports_to: Option<String>,
     /// The agents reporting to this one, by name.
     #[schema(no_recursion)]
