@@ -48,10 +48,15 @@ pub struct OrgChart {
     pub roots: Vec<OrgNode>,
 }
 
+/// The deepest tree the chart shows; agents further down start trees of their own (their
+/// `reports_to` still names their manager). Real orgs are a few levels deep.
+pub const MAX_DEPTH: usize = 128;
+
 impl OrgChart {
     /// Builds the forest from every agent (childless nodes, in any order). An agent whose
     /// manager is not among `agents` is a root; so is one found on a cycle (which the write
-    /// path refuses, but a chart must never hang or drop agents on bad data).
+    /// path refuses, but a chart must never hang or drop agents on bad data) and one deeper
+    /// than [`MAX_DEPTH`].
     pub fn build(mut agents: Vec<OrgNode>) -> Self {
         use std::collections::{HashMap, HashSet};
 
@@ -67,20 +72,24 @@ impl OrgChart {
                 _ => roots.push(agent),
             }
         }
-        // NOTE: recursion depth is the depth of the chart (tens of levels in any real org).
-        fn attach(node: &mut OrgNode, children: &mut HashMap<String, Vec<OrgNode>>) {
+        // Recursion here and when the chart is serialised goes as deep as the chart; the depth
+        // cap keeps a pathological chain of agents from exhausting a thread's stack.
+        fn attach(node: &mut OrgNode, children: &mut HashMap<String, Vec<OrgNode>>, depth: usize) {
+            if depth >= MAX_DEPTH {
+                return;
+            }
             if let Some(mut reports) = children.remove(&node.id) {
                 for report in &mut reports {
-                    attach(report, children);
+                    attach(report, children, depth + 1);
                 }
                 node.reports = reports;
             }
         }
         for root in &mut roots {
-            attach(root, &mut children);
+            attach(root, &mut children, 1);
         }
-        // Whatever is left hangs off a cycle: promote its first member (by name) to a root,
-        // which breaks the cycle, and repeat.
+        // Whatever is left hangs off a cycle or below the depth cap: promote its first member
+        // (by name) to a root, which breaks the cycle or starts a new tree, and repeat.
         loop {
             let first = children
                 .iter()
@@ -97,7 +106,7 @@ impl OrgChart {
             if group.is_empty() {
                 children.remove(&manager);
             }
-            attach(&mut root, &mut children);
+            attach(&mut root, &mut children, 1);
             roots.push(root);
         }
         roots.sort_by(|a, b| a.name.cmp(&b.name));
@@ -186,5 +195,29 @@ mod tests {
             text.contains('a') && text.contains('b') && text.contains('c'),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_very_deep_chain_is_cut_into_trees_no_deeper_than_the_cap() {
+        let names: Vec<String> = (0..1000).map(|i| format!("a{i:04}")).collect();
+        let nodes = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| node(n, i.checked_sub(1).map(|m| names[m].as_str())))
+            .collect();
+        let chart = OrgChart::build(nodes);
+        fn depth(n: &OrgNode) -> usize {
+            1 + n.reports.iter().map(depth).max().unwrap_or(0)
+        }
+        fn count(n: &OrgNode) -> usize {
+            1 + n.reports.iter().map(count).sum::<usize>()
+        }
+        assert!(chart.roots.iter().all(|r| depth(r) <= MAX_DEPTH));
+        assert_eq!(
+            chart.roots.iter().map(count).sum::<usize>(),
+            1000,
+            "nobody dropped"
+        );
+        assert_eq!(chart.roots[0].name.as_str(), "a0000");
     }
 }
