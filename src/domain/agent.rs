@@ -218,6 +218,9 @@ pub struct Agent {
     pub monthly_budget_usd: Option<UsdMicros>,
     #[schema(value_type = f64)]
     pub spent_this_month_usd: UsdMicros,
+    /// The colour the UI draws the agent in, `#rrggbb`.
+    #[schema(required = true, example = "#4f46e5")]
+    pub avatar_color: Option<String>,
     #[serde(serialize_with = "super::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
@@ -281,6 +284,9 @@ pub struct NewAgent {
     pub model: Option<String>,
     #[schema(minimum = 0, maximum = 1000000000)]
     pub monthly_budget_usd: Option<f64>,
+    /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
+    pub avatar_color: Option<String>,
 }
 
 /// `PATCH /api/agents/{id}`: fields left out stay; `null` clears an optional one.
@@ -315,6 +321,9 @@ pub struct AgentPatch {
     #[serde(default, deserialize_with = "super::patch::nullable")]
     #[schema(value_type = Option<f64>, nullable, minimum = 0, maximum = 1000000000)]
     pub monthly_budget_usd: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "super::patch::nullable")]
+    #[schema(value_type = Option<String>, nullable, pattern = "^#[0-9a-fA-F]{6}$")]
+    pub avatar_color: Option<Option<String>>,
 }
 
 /// A new agent, checked; references (`reports_to`, `provider_id`) still as the client gave them.
@@ -330,6 +339,7 @@ pub struct AgentDraft {
     pub provider_id: Option<String>,
     pub model: Option<String>,
     pub monthly_budget: Option<UsdMicros>,
+    pub avatar_color: Option<String>,
 }
 
 impl NewAgent {
@@ -376,6 +386,7 @@ impl NewAgent {
                 .monthly_budget_usd
                 .map(|b| UsdMicros::from_usd("monthly_budget_usd", b))
                 .transpose()?,
+            avatar_color: self.avatar_color.as_deref().map(color).transpose()?,
             name,
         })
     }
@@ -395,6 +406,7 @@ pub struct AgentChanges {
     pub provider_id: Option<Option<String>>,
     pub model: Option<Option<String>>,
     pub monthly_budget: Option<Option<UsdMicros>>,
+    pub avatar_color: Option<Option<String>>,
 }
 
 impl AgentPatch {
@@ -433,6 +445,7 @@ impl AgentPatch {
                 Some(None) => Some(None),
                 Some(Some(b)) => Some(Some(UsdMicros::from_usd("monthly_budget_usd", b)?)),
             },
+            avatar_color: nullable(self.avatar_color, color)?,
         })
     }
 }
@@ -453,6 +466,7 @@ impl AgentChanges {
             ("provider_id", self.provider_id.is_some()),
             ("model", self.model.is_some()),
             ("monthly_budget_usd", self.monthly_budget.is_some()),
+            ("avatar_color", self.avatar_color.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -464,6 +478,19 @@ fn optional_short(field: &'static str, value: Option<&str>) -> Result<Option<Str
     value
         .map(|v| text::short(field, v, MAX_SHORT_CHARS))
         .transpose()
+}
+
+/// A colour as `#rrggbb`, kept in lowercase.
+fn color(value: &str) -> Result<String, Invalid> {
+    let hex = value.strip_prefix('#').unwrap_or_default();
+    if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(Invalid::new(
+            "avatar_color",
+            "must be a colour as #rrggbb, e.g. #4f46e5",
+        ))
+    }
 }
 
 /// A reference to another row (an id, or an agent's name): single-line, not blank, bounded.

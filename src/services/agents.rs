@@ -86,6 +86,7 @@ pub fn create(scope: &Scope, new: NewAgent) -> Result<Agent, ServiceError> {
         model: draft.model,
         monthly_budget_usd: draft.monthly_budget,
         spent_this_month_usd: UsdMicros::default(),
+        avatar_color: draft.avatar_color,
         created_at: now,
         updated_at: now,
     };

@@ -80,7 +80,8 @@ async fn a_member_creates_an_agent_and_reads_it_by_id_and_by_name() {
             "level": "lead",
             "personality": "You are careful.\nYou test.",
             "model": "claude-x",
-            "monthly_budget_usd": 12.5
+            "monthly_budget_usd": 12.5,
+            "avatar_color": "#4F46E5"
         }),
     )
     .await;
@@ -93,6 +94,7 @@ async fn a_member_creates_an_agent_and_reads_it_by_id_and_by_name() {
     assert_eq!(created["monthly_budget_usd"], 12.5);
     assert_eq!(created["spent_this_month_usd"], 0.0);
     assert_eq!(created["reports_to"], Value::Null);
+    assert_eq!(created["avatar_color"], "#4f46e5", "kept in lowercase");
     let id = created["id"].as_str().expect("id");
     for path in [
         format!("/api/agents/{id}"),
@@ -112,7 +114,7 @@ async fn a_member_changes_and_deletes_an_agent_by_name() {
     create_agent(
         &app,
         &member,
-        json!({ "name": "scout", "model": "m-1", "monthly_budget_usd": 5 }),
+        json!({ "name": "scout", "model": "m-1", "monthly_budget_usd": 5, "avatar_color": "#000000" }),
     )
     .await;
 
@@ -128,7 +130,8 @@ async fn a_member_changes_and_deletes_an_agent_by_name() {
             "level": "c-suite",
             "status": "paused",
             "model": null,
-            "monthly_budget_usd": null
+            "monthly_budget_usd": null,
+            "avatar_color": null
         })),
     )
     .await;
@@ -141,6 +144,7 @@ async fn a_member_changes_and_deletes_an_agent_by_name() {
     assert_eq!(updated["status"], "paused");
     assert_eq!(updated["model"], Value::Null, "null clears");
     assert_eq!(updated["monthly_budget_usd"], Value::Null);
+    assert_eq!(updated["avatar_color"], Value::Null);
     let (status, _) = api(&app, &member, Method::GET, "/api/agents/scout", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the old name is gone");
     let (status, _) = api(&app, &member, Method::DELETE, "/api/agents/ranger", None).await;
@@ -254,6 +258,10 @@ async fn bad_agent_fields_are_400s_naming_the_field() {
             "display_name",
         ),
         (json!({ "name": "x", "role": "a\nb" }), "role"),
+        (
+            json!({ "name": "x", "avatar_color": "red" }),
+            "avatar_color",
+        ),
         (
             json!({ "name": "x", "personality": "p".repeat(100 * 1024 + 1) }),
             "personality",

@@ -17,7 +17,7 @@ use crate::store::agents::{AgentRepo, DeletedAgent};
 
 const AGENT_COLUMNS: &str = "id, name, display_name, role, department, level, personality, \
      status, reports_to, provider_id, model, monthly_budget_micros, spent_this_month_micros, \
-     created_at, updated_at";
+     created_at, updated_at, avatar_color";
 
 /// How far up a chain of managers the store looks: deeper than any org, and a bound on the
 /// work a (refused, but conceivable) cycle in stored data could cause.
@@ -52,6 +52,7 @@ fn agent_from_row(r: &Row<'_>) -> Result<Agent, StoreError> {
         spent_this_month_usd: UsdMicros::from_micros(r.get(12)?),
         created_at: parse_time(&created_at)?,
         updated_at: parse_time(&updated_at)?,
+        avatar_color: r.get(15)?,
     })
 }
 
@@ -242,8 +243,8 @@ impl AgentRepo for SqliteTenantStore {
             tx.prepare_cached(
                 "INSERT INTO agents (id, name, display_name, role, department, level, \
                  personality, status, reports_to, provider_id, model, monthly_budget_micros, \
-                 spent_this_month_micros, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 spent_this_month_micros, created_at, updated_at, avatar_color) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 agent.id,
@@ -261,6 +262,7 @@ impl AgentRepo for SqliteTenantStore {
                 agent.spent_this_month_usd.micros(),
                 format_time(&agent.created_at),
                 format_time(&agent.updated_at),
+                agent.avatar_color,
             ])
             .map_err(|e| agent_constraint(e, agent.name.as_str()))?;
             existing_agent(tx, &agent.id)
@@ -293,7 +295,8 @@ impl AgentRepo for SqliteTenantStore {
                      provider_id = CASE WHEN ?10 THEN ?11 ELSE provider_id END, \
                      model = CASE WHEN ?12 THEN ?13 ELSE model END, \
                      monthly_budget_micros = CASE WHEN ?14 THEN ?15 ELSE monthly_budget_micros END, \
-                     updated_at = ?16 WHERE id = ?17",
+                     avatar_color = CASE WHEN ?16 THEN ?17 ELSE avatar_color END, \
+                     updated_at = ?18 WHERE id = ?19",
                 )?
                 .execute(params![
                     new_name,
@@ -311,6 +314,8 @@ impl AgentRepo for SqliteTenantStore {
                     changes.model.clone().flatten(),
                     changes.monthly_budget.is_some(),
                     changes.monthly_budget.flatten().map(UsdMicros::micros),
+                    changes.avatar_color.is_some(),
+                    changes.avatar_color.clone().flatten(),
                     format_time(&crate::domain::now()),
                     id,
                 ])
