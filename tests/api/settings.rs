@@ -225,6 +225,7 @@ async fn every_tenant_starts_with_the_nine_platform_tools_enabled() {
                 && !t["description"].as_str().unwrap_or_default().is_empty())
     );
     assert_eq!(page["next_cursor"], serde_json::Value::Null);
+    assert_eq!(page["items"][0]["icon"], "share-2", "seeded with icons");
     let (_, small) = api(
         &app,
         &viewer,
