@@ -172,7 +172,7 @@ impl ChatRepo for SqliteTenantStore {
             match &post.thread {
                 ThreadChoice::Existing(id) => {
                     let bumped = tx
-                        .prepare_cached("UPDATE threads SET last_message_at = ?2 WHERE id = ?1")?
+                        .prepare_cached("UPDATE threads SET last_message_at = MAX(last_message_at, ?2) WHERE id = ?1")?
                         .execute(params![id, now])?;
                     if bumped == 0 {
                         return Err(StoreError::NotFound);

@@ -385,11 +385,15 @@ impl TaskRepo for SqliteTenantStore {
             if let Some(flag) = change.cancel_requested {
                 set("cancel_requested", Value::Integer(flag.into()));
             }
+            // A task has `completed_at` exactly while it is finished.
+            let reopened = change.status.is_some_and(|s| !s.is_finished());
             if change.finish {
                 set("completed_at", Value::Text(now.clone()));
+            } else if reopened || change.reset_run {
+                set("completed_at", Value::Null);
             }
             if change.reset_run {
-                for column in ["result", "started_at", "completed_at", "duration_ms"] {
+                for column in ["result", "started_at", "duration_ms"] {
                     set(column, Value::Null);
                 }
             }
