@@ -12,12 +12,14 @@ use crate::domain::task::NewTask;
 use crate::store::StoreError;
 use crate::store::chat::{MessagePost, ThreadChoice};
 
-fn no_thread(id: &str) -> ServiceError {
-    ServiceError::not_found(format!("no thread with id '{id}'"))
+// NOTE: messages never echo the id asked for: a response must not repeat another tenant's
+// ids back (see tests/api/route_isolation.rs).
+fn no_thread() -> ServiceError {
+    ServiceError::not_found("no such thread")
 }
 
-fn no_message(id: &str) -> ServiceError {
-    ServiceError::not_found(format!("no message with id '{id}'"))
+fn no_message() -> ServiceError {
+    ServiceError::not_found("no such message")
 }
 
 fn or_else<T>(
@@ -44,7 +46,7 @@ pub fn messages(
     let page = query.parse()?;
     check_time_key(&page)?;
     or_else(scope.store.thread_messages(thread_id, &page), || {
-        no_thread(thread_id)
+        no_thread()
     })
 }
 
@@ -53,9 +55,10 @@ pub fn messages(
 /// `task.created`.
 pub fn post(scope: &Scope, from_user_id: String, new: NewMessage) -> Result<Message, ServiceError> {
     let new = new.validate()?;
-    let to_agent_id = scope.store.agent_id(&new.to)?.ok_or_else(|| {
-        crate::domain::Invalid::new("to", format!("no agent with id or name '{}'", new.to))
-    })?;
+    let to_agent_id = scope
+        .store
+        .agent_id(&new.to)?
+        .ok_or_else(|| crate::domain::Invalid::new("to", "names no agent (by id or name)"))?;
     let message_id = uuid::Uuid::now_v7().to_string();
     let thread = match new.thread_id {
         Some(id) => ThreadChoice::Existing(id),
@@ -99,7 +102,7 @@ pub fn post(scope: &Scope, from_user_id: String, new: NewMessage) -> Result<Mess
         reply_task,
     };
     let (message, task) = or_else(scope.store.post_message(&post, &audit, &task_audit), || {
-        no_thread(post.thread.id())
+        no_thread()
     })?;
     scope.publish_value("message.created", &message);
     scope.publish_value("task.created", &task);
@@ -116,7 +119,7 @@ pub fn update(
 ) -> Result<Message, ServiceError> {
     let patch = patch.validate()?;
     if patch.body.is_some() {
-        let message = or_else(scope.store.message(id), || no_message(id))?;
+        let message = or_else(scope.store.message(id), || no_message())?;
         match message.from_user_id.as_deref() {
             None => {
                 return Err(ServiceError::conflict(
@@ -142,7 +145,7 @@ pub fn update(
         .audit("message.updated", Target::new("message", id))
         .with_details(json!({ "fields": fields }));
     let message = or_else(scope.store.update_message(id, &patch, &audit), || {
-        no_message(id)
+        no_message()
     })?;
     scope.publish_value("message.updated", &message);
     Ok(message)
@@ -150,7 +153,7 @@ pub fn update(
 
 pub fn delete(scope: &Scope, id: &str) -> Result<(), ServiceError> {
     let audit = scope.audit("message.deleted", Target::new("message", id));
-    let message = or_else(scope.store.delete_message(id, &audit), || no_message(id))?;
+    let message = or_else(scope.store.delete_message(id, &audit), || no_message())?;
     scope.publish(
         "message.deleted",
         json!({ "id": message.id, "thread_id": message.thread_id }),

@@ -104,14 +104,16 @@ pub(crate) fn check_time_key(page: &PageRequest) -> Result<(), Invalid> {
     }
 }
 
-fn not_found(id: &str) -> ServiceError {
-    ServiceError::not_found(format!("no task with id '{id}'"))
+/// NOTE: messages never echo the id asked for: a response must not repeat another tenant's
+/// ids back (see tests/api/route_isolation.rs).
+fn not_found() -> ServiceError {
+    ServiceError::not_found("no such task")
 }
 
 /// Turns a store NotFound into "no such task".
-fn or_not_found<T>(id: &str, r: Result<T, StoreError>) -> Result<T, ServiceError> {
+fn or_not_found<T>(r: Result<T, StoreError>) -> Result<T, ServiceError> {
     r.map_err(|e| match e {
-        StoreError::NotFound => not_found(id),
+        StoreError::NotFound => not_found(),
         e => e.into(),
     })
 }
@@ -143,13 +145,14 @@ fn event(scope: &Scope, kind: &'static str, mut data: Value) -> NewTaskEvent {
 
 /// Resolves an agent's id or name for the field `field` (400 when there is no such agent).
 fn agent(scope: &Scope, field: &'static str, id_or_name: &str) -> Result<String, ServiceError> {
-    scope.store.agent_id(id_or_name)?.ok_or_else(|| {
-        Invalid::new(field, format!("no agent with id or name '{id_or_name}'")).into()
-    })
+    scope
+        .store
+        .agent_id(id_or_name)?
+        .ok_or_else(|| Invalid::new(field, "names no agent (by id or name)").into())
 }
 
 pub fn get(scope: &Scope, id: &str) -> Result<Task, ServiceError> {
-    or_not_found(id, scope.store.task(id))
+    or_not_found(scope.store.task(id))
 }
 
 /// `GET /api/tasks`: the filters parsed (each bad one a 400 naming it), the assignee resolved.
@@ -169,9 +172,10 @@ pub fn agent_tasks(
     query: TaskQuery,
 ) -> Result<Page<Task>, ServiceError> {
     let (mut filter, page) = parse_query(&query)?;
-    let id = scope.store.agent_id(agent_ref)?.ok_or_else(|| {
-        ServiceError::not_found(format!("no agent with id or name '{agent_ref}'"))
-    })?;
+    let id = scope
+        .store
+        .agent_id(agent_ref)?
+        .ok_or_else(|| ServiceError::not_found("no such agent"))?;
     filter.assignee_id = Some(id);
     Ok(scope.store.list_tasks(&filter, &page)?)
 }
@@ -219,7 +223,7 @@ pub fn board(scope: &Scope, query: BoardQuery) -> Result<Board, ServiceError> {
 
 pub fn events(scope: &Scope, id: &str, query: PageQuery) -> Result<Page<TaskEvent>, ServiceError> {
     let page = query.parse()?;
-    or_not_found(id, scope.store.task_events(id, &page))
+    or_not_found(scope.store.task_events(id, &page))
 }
 
 /// Creates a task (assignee by id or name, else the default assignee) and publishes
@@ -248,9 +252,7 @@ pub(crate) fn prepare(scope: &Scope, new: NewTask) -> Result<TaskInsert, Service
         match scope.store.task(parent) {
             Ok(_) => {}
             Err(StoreError::NotFound) => {
-                return Err(
-                    Invalid::new("parent_id", format!("no task with id '{parent}'")).into(),
-                );
+                return Err(Invalid::new("parent_id", "names no task").into());
             }
             Err(e) => return Err(e.into()),
         }
@@ -289,12 +291,13 @@ fn change_task(
         let audit = scope
             .audit(action, Target::new("task", id))
             .with_details(details);
-        if let Some(task) = or_not_found(
-            id,
-            scope
-                .store
-                .update_task(id, current.status, &change, &events, &audit),
-        )? {
+        if let Some(task) =
+            or_not_found(
+                scope
+                    .store
+                    .update_task(id, current.status, &change, &events, &audit),
+            )?
+        {
             scope.publish_value("task.updated", &task);
             return Ok(task);
         }
@@ -436,7 +439,7 @@ pub fn delete(scope: &Scope, id: &str) -> Result<(), ServiceError> {
         let audit = scope
             .audit("task.deleted", Target::new("task", id))
             .with_details(json!({ "status": task.status }));
-        if or_not_found(id, scope.store.delete_task(id, task.status, &audit))? {
+        if or_not_found(scope.store.delete_task(id, task.status, &audit))? {
             scope.publish("task.deleted", json!({ "id": id }));
             return Ok(());
         }
