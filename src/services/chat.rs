@@ -119,7 +119,7 @@ pub fn update(
 ) -> Result<Message, ServiceError> {
     let patch = patch.validate()?;
     if patch.body.is_some() {
-        let message = or_else(scope.store.message(id), || no_message())?;
+        let message = or_else(scope.store.message(id), no_message)?;
         match message.from_user_id.as_deref() {
             None => {
                 return Err(ServiceError::conflict(
@@ -153,7 +153,7 @@ pub fn update(
 
 pub fn delete(scope: &Scope, id: &str) -> Result<(), ServiceError> {
     let audit = scope.audit("message.deleted", Target::new("message", id));
-    let message = or_else(scope.store.delete_message(id, &audit), || no_message())?;
+    let message = or_else(scope.store.delete_message(id, &audit), no_message)?;
     scope.publish(
         "message.deleted",
         json!({ "id": message.id, "thread_id": message.thread_id }),

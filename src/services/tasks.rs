@@ -37,6 +37,7 @@ pub struct TaskQuery {
     /// RFC 3339; tasks created before this time.
     pub created_before: Option<String>,
     /// 1–100, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -48,6 +49,7 @@ pub struct TaskQuery {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1–100, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -65,6 +67,7 @@ impl PageQuery {
 #[into_params(parameter_in = Query)]
 pub struct BoardQuery {
     /// Newest tasks shown per column: 1–100, default 20.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
 }
 

@@ -936,3 +936,80 @@ async fn an_agents_tasks_are_listed_by_its_id_or_name() {
     assert_eq!(ids(&filtered), vec![id(&second)]);
     assert_eq!(unknown, StatusCode::NOT_FOUND, "{body}");
 }
+
+/// Every `$ref` in `v`.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_task_and_chat_route() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let (status, doc) = crate::helpers::json(app.get("/api/openapi.json").await).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK);
+    for (path, methods) in [
+        ("/api/tasks", &["get", "post"][..]),
+        ("/api/tasks/board", &["get"]),
+        ("/api/tasks/{id}", &["get", "patch", "delete"]),
+        ("/api/tasks/{id}/cancel", &["post"]),
+        ("/api/tasks/{id}/retry", &["post"]),
+        ("/api/tasks/{id}/events", &["get"]),
+        ("/api/agents/{id}/tasks", &["get"]),
+        ("/api/threads", &["get"]),
+        ("/api/threads/{id}/messages", &["get"]),
+        ("/api/messages", &["post"]),
+        ("/api/messages/{id}", &["patch", "delete"]),
+    ] {
+        for method in methods {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} is not defined"
+        );
+    }
+    let task = &doc["components"]["schemas"]["Task"]["properties"];
+    for field in [
+        "id",
+        "prompt",
+        "context",
+        "priority",
+        "tags",
+        "status",
+        "assignee_id",
+        "delegator_id",
+        "parent_id",
+        "result",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+        "num_turns",
+        "duration_ms",
+        "created_at",
+        "started_at",
+        "completed_at",
+    ] {
+        assert!(task[field].is_object(), "Task.{field}");
+    }
+}

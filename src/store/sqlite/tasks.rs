@@ -227,6 +227,26 @@ fn filter_sql(filter: &TaskFilter, sql: &mut String, args: &mut Vec<Value>) {
     }
 }
 
+/// Up to `page.fetch()` tasks matching `filter` after the page's cursor, newest first.
+fn list_page(
+    conn: &Connection,
+    filter: &TaskFilter,
+    page: &PageRequest,
+) -> Result<Vec<Task>, StoreError> {
+    let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
+    let mut args = Vec::new();
+    filter_sql(filter, &mut sql, &mut args);
+    if let Some(after) = &page.after {
+        let (at, id) = split_key(after);
+        sql.push_str(" AND (created_at, id) < (?, ?)");
+        args.push(Value::Text(at.into()));
+        args.push(Value::Text(id.into()));
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+    args.push(Value::Integer(page.fetch()));
+    collect_tasks(conn, &sql, params_from_iter(args))
+}
+
 impl TaskRepo for SqliteTenantStore {
     fn task(&self, id: &str) -> Result<Task, StoreError> {
         read_task(&*self.read()?, id)
@@ -237,18 +257,24 @@ impl TaskRepo for SqliteTenantStore {
         filter: &TaskFilter,
         page: &PageRequest,
     ) -> Result<Page<Task>, StoreError> {
-        let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
-        let mut args = Vec::new();
-        filter_sql(filter, &mut sql, &mut args);
-        if let Some(after) = &page.after {
-            let (at, id) = split_key(after);
-            sql.push_str(" AND (created_at, id) < (?, ?)");
-            args.push(Value::Text(at.into()));
-            args.push(Value::Text(id.into()));
+        let conn = self.read()?;
+        if filter.statuses.len() < 2 {
+            let rows = list_page(&conn, filter, page)?;
+            return Ok(Page::from_rows(rows, page, task_key));
         }
-        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
-        args.push(Value::Integer(page.fetch()));
-        let rows = collect_tasks(&*self.read()?, &sql, params_from_iter(args))?;
+        // NOTE: `status IN (a, b)` cannot read the (status, created_at) index in order, so
+        // SQLite would sort every matching task; one ordered, limited query per status merged
+        // here reads at most a page per status instead.
+        let mut rows = Vec::new();
+        for status in &filter.statuses {
+            let one = TaskFilter {
+                statuses: vec![*status],
+                ..filter.clone()
+            };
+            rows.extend(list_page(&conn, &one, page)?);
+        }
+        rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        rows.truncate(page.fetch() as usize);
         Ok(Page::from_rows(rows, page, task_key))
     }
 
@@ -257,9 +283,8 @@ impl TaskRepo for SqliteTenantStore {
         let mut board = Board::default();
         let mut counts = Vec::new();
         {
-            // A scan of the (status, created_at) index: no task row is read.
-            let mut stmt =
-                conn.prepare_cached("SELECT status, COUNT(*) FROM tasks GROUP BY status")?;
+            // Kept by triggers (V4): seven rows, however many tasks there are.
+            let mut stmt = conn.prepare_cached("SELECT status, n FROM task_counts")?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let status: String = row.get(0)?;
@@ -270,7 +295,7 @@ impl TaskRepo for SqliteTenantStore {
         }
         // One indexed query per status (an IN over two statuses would have to sort every
         // matching task), merged per column.
-        for (status, count) in counts {
+        for (status, count) in counts.into_iter().filter(|(_, n)| *n > 0) {
             let column = board.column_mut(status.column());
             column.count += count;
             column.items.extend(collect_tasks(
@@ -495,6 +520,31 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    #[test]
+    fn status_counts_follow_inserts_status_changes_and_deletes() {
+        let conn = db(&["a", "b", "c"]);
+        conn.execute("UPDATE tasks SET status = 'running' WHERE id = '0'", [])
+            .unwrap();
+        conn.execute(
+            "UPDATE tasks SET status = 'running', prompt = 'x' WHERE id = '0'",
+            [],
+        )
+        .unwrap();
+        conn.execute("DELETE FROM tasks WHERE id = '1'", [])
+            .unwrap();
+        let counted: Vec<(String, i64)> = conn
+            .prepare("SELECT status, n FROM task_counts WHERE n > 0 ORDER BY status")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            counted,
+            vec![("pending".to_owned(), 1), ("running".to_owned(), 1)]
+        );
     }
 
     #[test]
