@@ -53,8 +53,8 @@ pub trait TaskRepo {
     -> Result<Page<TaskEvent>, StoreError>;
     /// The id of the agent with this id or name.
     fn agent_id(&self, id_or_name: &str) -> Result<Option<String>, StoreError>;
-    /// Who gets a task that names no assignee: the workspace's default assignee (if it still
-    /// exists), else the root of the org chart (the oldest agent reporting to no one).
+    /// Who gets a task that names no assignee: the workspace's default assignee (by id, or by
+    /// name; if it still exists), else the root of the org chart (the oldest agent reporting to no one).
     fn default_assignee(&self) -> Result<Option<String>, StoreError>;
     fn insert_task(&self, task: &TaskInsert, audit: &AuditEntry) -> Result<Task, StoreError>;
     /// Applies `change` if the task's status is still `expected` (compare-and-set): `None`

@@ -356,8 +356,9 @@ impl TaskRepo for SqliteTenantStore {
             .read()?
             .prepare_cached(
                 "SELECT COALESCE(\
-                   (SELECT a.id FROM workspace w JOIN agents a ON a.id = w.default_assignee_id \
-                    WHERE w.id = 1), \
+                   (SELECT a.id FROM workspace w JOIN agents a \
+                    ON a.id = w.default_assignee_id OR a.name = w.default_assignee_id \
+                    WHERE w.id = 1 ORDER BY a.id = w.default_assignee_id DESC LIMIT 1), \
                    (SELECT id FROM agents WHERE reports_to IS NULL \
                     ORDER BY created_at, id LIMIT 1))",
             )?
