@@ -3,14 +3,16 @@
 //! # States and who moves a task between them
 //!
 //! ```text
-//!            ┌──────── runtime ────────┐
-//! pending ──►│ running ──► review      │──► completed        (review → completed: human)
-//!    ▲  ▲    │   │   └──► completed    │
-//!    │  │    │   ├──────► failed       │
-//!    │  │    │   └──────► blocked      │
-//!    │  │    └─────────────────────────┘
-//!    │  └── retry ── failed | cancelled
-//!    └── human: blocked → pending, review → pending (send back for rework)
+//! who      from                        to
+//! runtime  pending                     running
+//! runtime  running                     review | completed | failed | blocked | cancelled
+//!                                      | pending (its lease was lost)
+//! human    pending                     blocked | review                 (PATCH status)
+//! human    blocked                     pending | review                 (PATCH status)
+//! human    review                      completed | failed | pending     (PATCH status)
+//! cancel   pending | blocked | review  cancelled, at once
+//! cancel   running                     running with cancel_requested (the runtime stops it)
+//! retry    failed | cancelled          pending (result and cancel flag cleared)
 //! ```
 //!
 //! Only the runtime ever sets `running` (no human route can). Humans move a task with
