@@ -294,13 +294,10 @@ fn change_task(
         let audit = scope
             .audit(action, Target::new("task", id))
             .with_details(details);
-        if let Some(task) =
-            or_not_found(
-                scope
-                    .store
-                    .update_task(id, current.status, &change, &events, &audit),
-            )?
-        {
+        let written = scope
+            .store
+            .update_task(id, current.status, &change, &events, &audit);
+        if let Some(task) = or_not_found(written)? {
             scope.publish_value("task.updated", &task);
             return Ok(task);
         }
