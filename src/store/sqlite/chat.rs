@@ -67,6 +67,9 @@ fn thread_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
 
 /// Threads with everything the list shows, computed per thread by indexed subqueries
 /// (`messages_by_thread`), in one statement.
+///
+/// NOTE: counts and participants read every message of each listed thread: fine for chats of
+/// hundreds of messages; very long threads would want them kept on the thread row instead.
 const THREAD_SQL: &str = "SELECT t.id, t.subject, t.created_at, t.last_message_at, \
      (SELECT COUNT(*) FROM messages WHERE thread_id = t.id), \
      (SELECT COUNT(*) FROM messages WHERE thread_id = t.id AND to_human = 1 AND read_at IS NULL), \
