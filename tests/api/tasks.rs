@@ -379,6 +379,7 @@ async fn bad_filters_are_400s_naming_the_parameter() {
         ("limit=many", "limit"),
         ("cursor=%25%25", "cursor"),
         ("q=a%07b", "q"),
+        (&format!("q={}", "x".repeat(201)), "q"),
         ("sort=asc", "query"),
     ] {
         let (status, body) = api(
@@ -627,6 +628,51 @@ async fn a_running_tasks_work_cannot_be_edited_but_its_priority_can() {
     assert_eq!(body["tags"], json!(["hot"]));
     let (status, body) = api(&app, &member, Method::PATCH, &path, Some(json!({}))).await;
     assert_invalid(status, &body, "body");
+}
+
+#[tokio::test]
+async fn a_task_is_reassigned_by_agent_name_and_unassigned_with_null() {
+    // Arrange
+    let app = spawn_app().await;
+    let member = tenant_with(&app, "acme", "member");
+    let ada = insert_agent(&app, "acme", "ada", None, "2026-01-01T00:00:00.000Z");
+    let bob = insert_agent(&app, "acme", "bob", Some(&ada), "2026-01-02T00:00:00.000Z");
+    let task = create(&app, &member, json!({ "prompt": "hand over" })).await;
+    let path = format!("/api/tasks/{}", id(&task));
+
+    // Act
+    let (s1, to_bob) = api(
+        &app,
+        &member,
+        Method::PATCH,
+        &path,
+        Some(json!({ "assignee": "bob" })),
+    )
+    .await;
+    let (s2, unassigned) = api(
+        &app,
+        &member,
+        Method::PATCH,
+        &path,
+        Some(json!({ "assignee": null })),
+    )
+    .await;
+    let (s3, body) = api(
+        &app,
+        &member,
+        Method::PATCH,
+        &path,
+        Some(json!({ "assignee": "ghost" })),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(task["assignee_id"], ada.as_str(), "the org root by default");
+    assert_eq!(s1, StatusCode::OK, "{to_bob}");
+    assert_eq!(to_bob["assignee_id"], bob.as_str());
+    assert_eq!(s2, StatusCode::OK, "{unassigned}");
+    assert_eq!(unassigned["assignee_id"], Value::Null);
+    assert_invalid(s3, &body, "assignee");
 }
 
 #[tokio::test]
