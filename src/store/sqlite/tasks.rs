@@ -1,6 +1,582 @@
 //! SQL of tasks, their events and the kanban board in a tenant database.
 
-use super::tenants::SqliteTenantStore;
-use crate::store::tasks::TaskRepo;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 
-impl TaskRepo for SqliteTenantStore {}
+use super::registry::{format_time, parse_time};
+use super::tenants::SqliteTenantStore;
+use crate::audit::AuditEntry;
+use crate::domain::task::{
+    Board, BoardColumnItems, NewTaskEvent, Priority, SearchText, Task, TaskEvent, TaskFilter,
+    TaskStatus, micros_to_usd,
+};
+use crate::domain::{Page, PageRequest};
+use crate::store::StoreError;
+use crate::store::tasks::{TaskChange, TaskInsert, TaskRepo};
+
+/// The columns [`task_from_row`] reads, in its order.
+const TASK_COLUMNS: &str = "id, prompt, context, priority, tags, status, cancel_requested, \
+     assignee_id, delegator_id, parent_id, result, cost_micros, input_tokens, output_tokens, \
+     num_turns, duration_ms, created_at, updated_at, started_at, completed_at";
+
+fn task_from_row(r: &Row<'_>) -> Result<Task, StoreError> {
+    let tags: String = r.get(4)?;
+    let status: String = r.get(5)?;
+    let time = |i: usize| -> Result<_, StoreError> { parse_time(&r.get::<_, String>(i)?) };
+    let opt_time = |i: usize| -> Result<_, StoreError> {
+        r.get::<_, Option<String>>(i)?
+            .map(|s| parse_time(&s))
+            .transpose()
+    };
+    Ok(Task {
+        id: r.get(0)?,
+        prompt: r.get(1)?,
+        context: r.get(2)?,
+        priority: Priority::from_i64(r.get(3)?),
+        tags: serde_json::from_str(&tags)
+            .map_err(|e| StoreError::Corrupt(format!("task tags: {e}")))?,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("task status '{status}'")))?,
+        cancel_requested: r.get(6)?,
+        assignee_id: r.get(7)?,
+        delegator_id: r.get(8)?,
+        parent_id: r.get(9)?,
+        result: r.get(10)?,
+        cost_usd: micros_to_usd(r.get(11)?),
+        input_tokens: r.get(12)?,
+        output_tokens: r.get(13)?,
+        num_turns: r.get(14)?,
+        duration_ms: r.get(15)?,
+        created_at: time(16)?,
+        updated_at: time(17)?,
+        started_at: opt_time(18)?,
+        completed_at: opt_time(19)?,
+    })
+}
+
+/// The sort key of a task in lists (newest first): creation time, then id.
+pub(crate) fn task_key(task: &Task) -> String {
+    format!("{}|{}", format_time(&task.created_at), task.id)
+}
+
+/// A cursor key split into its time and id (the service checked its shape).
+fn split_key(key: &str) -> (&str, &str) {
+    key.split_once('|').unwrap_or((key, ""))
+}
+
+pub(super) fn read_task(conn: &Connection, id: &str) -> Result<Task, StoreError> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))?;
+    let mut rows = stmt.query([id])?;
+    match rows.next()? {
+        Some(row) => task_from_row(row),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+fn task_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM tasks WHERE id = ?1")?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn collect_tasks(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Task>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut tasks = Vec::new();
+    while let Some(row) = rows.next()? {
+        tasks.push(task_from_row(row)?);
+    }
+    Ok(tasks)
+}
+
+fn insert_event(
+    tx: &Transaction<'_>,
+    task_id: &str,
+    event: &NewTaskEvent,
+    at: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO task_events (id, task_id, kind, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        uuid::Uuid::now_v7().to_string(),
+        task_id,
+        event.kind,
+        event.data.to_string(),
+        at
+    ])?;
+    Ok(())
+}
+
+/// Inserts a task and its `created` event (used by chat too: a message's reply task).
+pub(super) fn insert_task_tx(tx: &Transaction<'_>, t: &TaskInsert) -> Result<Task, StoreError> {
+    let now = format_time(&crate::domain::now());
+    let tags =
+        serde_json::to_string(&t.tags).map_err(|e| StoreError::Internal(format!("tags: {e}")))?;
+    tx.prepare_cached(
+        "INSERT INTO tasks (id, prompt, context, priority, tags, assignee_id, delegator_id, \
+         parent_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )?
+    .execute(params![
+        t.id,
+        t.prompt,
+        t.context,
+        t.priority.as_i64(),
+        tags,
+        t.assignee_id,
+        t.delegator_id,
+        t.parent_id,
+        now
+    ])?;
+    insert_event(tx, &t.id, &t.event, &now)?;
+    read_task(tx, &t.id)
+}
+
+/// The FTS5 query for the words of `search` that have something to index: each word becomes
+/// a quoted phrase (inner `"` doubled), so no character of user input is ever an FTS5
+/// operator. `None` when no word has a letter or digit (the tokenizer would index nothing).
+fn fts_query(search: &SearchText) -> Option<String> {
+    let phrases: Vec<String> = search
+        .terms()
+        .iter()
+        .filter(|t| t.chars().any(char::is_alphanumeric))
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect();
+    (!phrases.is_empty()).then(|| phrases.join(" "))
+}
+
+/// A LIKE pattern matching `term` anywhere, with `\` as the escape of `%`, `_` and `\`.
+fn like_pattern(term: &str) -> String {
+    let mut p = String::with_capacity(term.len() + 2);
+    p.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// `WHERE` conditions and their parameters for a task filter.
+fn filter_sql(filter: &TaskFilter, sql: &mut String, args: &mut Vec<Value>) {
+    if !filter.statuses.is_empty() {
+        let marks = vec!["?"; filter.statuses.len()].join(", ");
+        sql.push_str(&format!(" AND status IN ({marks})"));
+        args.extend(
+            filter
+                .statuses
+                .iter()
+                .map(|s| Value::Text(s.as_str().into())),
+        );
+    }
+    let mut eq = |column: &str, value: Option<Value>| {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {column} ?"));
+            args.push(v);
+        }
+    };
+    eq("assignee_id =", filter.assignee_id.clone().map(Value::Text));
+    eq(
+        "priority =",
+        filter.priority.map(|p| Value::Integer(p.as_i64())),
+    );
+    eq("parent_id =", filter.parent_id.clone().map(Value::Text));
+    eq(
+        "created_at >",
+        filter
+            .created_after
+            .as_ref()
+            .map(|t| Value::Text(format_time(t))),
+    );
+    eq(
+        "created_at <",
+        filter
+            .created_before
+            .as_ref()
+            .map(|t| Value::Text(format_time(t))),
+    );
+    if let Some(search) = &filter.search {
+        if let Some(q) = fts_query(search) {
+            sql.push_str(" AND rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?)");
+            args.push(Value::Text(q));
+        }
+        // The tokenizer drops punctuation (`100%` is indexed as `100`), so a word with any
+        // is also matched literally: `100%` finds "100%" but not "100 apples".
+        // NOTE: LIKE folds case for ASCII only; FTS5 folds all of Unicode.
+        for term in search
+            .terms()
+            .iter()
+            .filter(|t| !t.chars().all(char::is_alphanumeric))
+        {
+            sql.push_str(
+                " AND (prompt LIKE ? ESCAPE '\\' OR COALESCE(result, '') LIKE ? ESCAPE '\\')",
+            );
+            let pattern = like_pattern(term);
+            args.push(Value::Text(pattern.clone()));
+            args.push(Value::Text(pattern));
+        }
+    }
+}
+
+/// Up to `page.fetch()` tasks matching `filter` after the page's cursor, newest first.
+fn list_page(
+    conn: &Connection,
+    filter: &TaskFilter,
+    page: &PageRequest,
+) -> Result<Vec<Task>, StoreError> {
+    let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
+    let mut args = Vec::new();
+    filter_sql(filter, &mut sql, &mut args);
+    if let Some(after) = &page.after {
+        let (at, id) = split_key(after);
+        sql.push_str(" AND (created_at, id) < (?, ?)");
+        args.push(Value::Text(at.into()));
+        args.push(Value::Text(id.into()));
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+    args.push(Value::Integer(page.fetch()));
+    collect_tasks(conn, &sql, params_from_iter(args))
+}
+
+impl TaskRepo for SqliteTenantStore {
+    fn task(&self, id: &str) -> Result<Task, StoreError> {
+        read_task(&*self.read()?, id)
+    }
+
+    fn list_tasks(
+        &self,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Task>, StoreError> {
+        let conn = self.read()?;
+        if filter.statuses.len() < 2 {
+            let rows = list_page(&conn, filter, page)?;
+            return Ok(Page::from_rows(rows, page, task_key));
+        }
+        // NOTE: `status IN (a, b)` cannot read the (status, created_at) index in order, so
+        // SQLite would sort every matching task; one ordered, limited query per status merged
+        // here reads at most a page per status instead.
+        let mut rows = Vec::new();
+        for status in &filter.statuses {
+            let one = TaskFilter {
+                statuses: vec![*status],
+                ..filter.clone()
+            };
+            rows.extend(list_page(&conn, &one, page)?);
+        }
+        rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        rows.truncate(page.fetch() as usize);
+        Ok(Page::from_rows(rows, page, task_key))
+    }
+
+    fn task_board(&self, limit: u32) -> Result<Board, StoreError> {
+        let conn = self.read()?;
+        let mut board = Board::default();
+        let mut counts = Vec::new();
+        {
+            // Kept by triggers (V4): seven rows, however many tasks there are.
+            let mut stmt = conn.prepare_cached("SELECT status, n FROM task_counts")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let status: String = row.get(0)?;
+                let status = TaskStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("task status '{status}'")))?;
+                counts.push((status, row.get::<_, i64>(1)?));
+            }
+        }
+        // One indexed query per status (an IN over two statuses would have to sort every
+        // matching task), merged per column.
+        for (status, count) in counts.into_iter().filter(|(_, n)| *n > 0) {
+            let column = board.column_mut(status.column());
+            column.count += count;
+            column.items.extend(collect_tasks(
+                &conn,
+                &format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE status = ?1 \
+                     ORDER BY created_at DESC, id DESC LIMIT ?2"
+                ),
+                params![status.as_str(), limit],
+            )?);
+        }
+        for column in [
+            &mut board.backlog,
+            &mut board.in_progress,
+            &mut board.review,
+            &mut board.done,
+        ] {
+            sort_newest_first(column, limit);
+        }
+        Ok(board)
+    }
+
+    fn task_events(
+        &self,
+        task_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<TaskEvent>, StoreError> {
+        let conn = self.read()?;
+        if !task_exists(&conn, task_id)? {
+            return Err(StoreError::NotFound);
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, task_id, kind, data, created_at FROM task_events \
+             WHERE task_id = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3",
+        )?;
+        let mut rows = stmt.query(params![task_id, page.after, page.fetch()])?;
+        let mut events = Vec::new();
+        while let Some(r) = rows.next()? {
+            let data: String = r.get(3)?;
+            events.push(TaskEvent {
+                id: r.get(0)?,
+                task_id: r.get(1)?,
+                kind: r.get(2)?,
+                data: serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("task event data: {e}")))?,
+                created_at: parse_time(&r.get::<_, String>(4)?)?,
+            });
+        }
+        Ok(Page::from_rows(events, page, |e| e.id.clone()))
+    }
+
+    fn agent_id(&self, id_or_name: &str) -> Result<Option<String>, StoreError> {
+        agent_id(&*self.read()?, id_or_name)
+    }
+
+    fn default_assignee(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .read()?
+            .prepare_cached(
+                "SELECT COALESCE(\
+                   (SELECT a.id FROM workspace w JOIN agents a \
+                    ON a.id = w.default_assignee_id OR a.name = w.default_assignee_id \
+                    WHERE w.id = 1 ORDER BY a.id = w.default_assignee_id DESC LIMIT 1), \
+                   (SELECT id FROM agents WHERE reports_to IS NULL \
+                    ORDER BY created_at, id LIMIT 1))",
+            )?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn insert_task(&self, task: &TaskInsert, audit: &AuditEntry) -> Result<Task, StoreError> {
+        self.write_audited(audit, |tx| insert_task_tx(tx, task))
+    }
+
+    fn update_task(
+        &self,
+        id: &str,
+        expected: TaskStatus,
+        change: &TaskChange,
+        events: &[NewTaskEvent],
+        audit: &AuditEntry,
+    ) -> Result<Option<Task>, StoreError> {
+        self.write_audited(audit, |tx| {
+            let now = format_time(&crate::domain::now());
+            // Only the columns that change are set: the full-text index is rebuilt only when
+            // the prompt changes (its trigger fires on `UPDATE OF prompt, result`).
+            let mut sql = String::from("UPDATE tasks SET updated_at = ?");
+            let mut args = vec![Value::Text(now.clone())];
+            let mut set = |column: &str, value: Value| {
+                sql.push_str(&format!(", {column} = ?"));
+                args.push(value);
+            };
+            let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+            if let Some(prompt) = &change.prompt {
+                set("prompt", Value::Text(prompt.clone()));
+            }
+            if let Some(context) = &change.context {
+                set("context", text(context));
+            }
+            if let Some(priority) = change.priority {
+                set("priority", Value::Integer(priority.as_i64()));
+            }
+            if let Some(tags) = &change.tags {
+                let tags = serde_json::to_string(tags)
+                    .map_err(|e| StoreError::Internal(format!("tags: {e}")))?;
+                set("tags", Value::Text(tags));
+            }
+            if let Some(assignee) = &change.assignee_id {
+                set("assignee_id", text(assignee));
+            }
+            if let Some(status) = change.status {
+                set("status", Value::Text(status.as_str().into()));
+            }
+            if let Some(flag) = change.cancel_requested {
+                set("cancel_requested", Value::Integer(flag.into()));
+            }
+            // A task has `completed_at` exactly while it is finished.
+            let reopened = change.status.is_some_and(|s| !s.is_finished());
+            if change.finish {
+                set("completed_at", Value::Text(now.clone()));
+            } else if reopened || change.reset_run {
+                set("completed_at", Value::Null);
+            }
+            if change.reset_run {
+                for column in ["result", "started_at", "duration_ms"] {
+                    set(column, Value::Null);
+                }
+            }
+            sql.push_str(" WHERE id = ? AND status = ?");
+            args.push(Value::Text(id.into()));
+            args.push(Value::Text(expected.as_str().into()));
+            let changed = tx.prepare_cached(&sql)?.execute(params_from_iter(args))?;
+            if changed == 0 {
+                return if task_exists(tx, id)? {
+                    Ok(None)
+                } else {
+                    Err(StoreError::NotFound)
+                };
+            }
+            for event in events {
+                insert_event(tx, id, event, &now)?;
+            }
+            read_task(tx, id).map(Some)
+        })
+    }
+
+    fn delete_task(
+        &self,
+        id: &str,
+        expected: TaskStatus,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.write_audited(audit, |tx| {
+            let deleted = tx
+                .prepare_cached("DELETE FROM tasks WHERE id = ?1 AND status = ?2")?
+                .execute(params![id, expected.as_str()])?;
+            if deleted == 0 && !task_exists(tx, id)? {
+                return Err(StoreError::NotFound);
+            }
+            Ok(deleted > 0)
+        })
+    }
+}
+
+/// The id of the agent with this id, else with this name.
+pub(super) fn agent_id(conn: &Connection, id_or_name: &str) -> Result<Option<String>, StoreError> {
+    for sql in [
+        "SELECT id FROM agents WHERE id = ?1",
+        "SELECT id FROM agents WHERE name = ?1",
+    ] {
+        let found: Option<String> = conn
+            .prepare_cached(sql)?
+            .query_row([id_or_name], |r| r.get(0))
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+fn sort_newest_first(column: &mut BoardColumnItems, limit: u32) {
+    column
+        .items
+        .sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    column.items.truncate(limit as usize);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(q: &str) -> SearchText {
+        SearchText::parse(q).unwrap().unwrap()
+    }
+
+    /// An in-memory tenant schema with one task per prompt.
+    fn db(prompts: &[&str]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrations::MigrationSet::tenant()
+            .apply(&mut conn)
+            .unwrap();
+        for (i, p) in prompts.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO tasks (id, prompt, created_at, updated_at) VALUES (?1, ?2, 't', 't')",
+                params![i.to_string(), p],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    fn matching(conn: &Connection, q: &str) -> Vec<String> {
+        let filter = TaskFilter {
+            search: Some(search(q)),
+            ..Default::default()
+        };
+        let mut sql = String::from("SELECT id FROM tasks WHERE 1 = 1");
+        let mut args = Vec::new();
+        filter_sql(&filter, &mut sql, &mut args);
+        sql.push_str(" ORDER BY id");
+        let mut stmt = conn.prepare(&sql).unwrap();
+        stmt.query_map(params_from_iter(args), |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn status_counts_follow_inserts_status_changes_and_deletes() {
+        let conn = db(&["a", "b", "c"]);
+        conn.execute("UPDATE tasks SET status = 'running' WHERE id = '0'", [])
+            .unwrap();
+        conn.execute(
+            "UPDATE tasks SET status = 'running', prompt = 'x' WHERE id = '0'",
+            [],
+        )
+        .unwrap();
+        conn.execute("DELETE FROM tasks WHERE id = '1'", [])
+            .unwrap();
+        let counted: Vec<(String, i64)> = conn
+            .prepare("SELECT status, n FROM task_counts WHERE n > 0 ORDER BY status")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            counted,
+            vec![("pending".to_owned(), 1), ("running".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn every_word_becomes_a_quoted_phrase() {
+        assert_eq!(
+            fts_query(&search(r#"say "hi" OR NEAR(x"#)).unwrap(),
+            r#""say" """hi""" "OR" "NEAR(x""#
+        );
+        assert_eq!(fts_query(&search(r#"%%% "" *"#)), None);
+        assert_eq!(like_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
+    }
+
+    #[test]
+    fn search_words_are_literal_text_never_operators() {
+        let conn = db(&[
+            "raise the budget 100%",
+            "ship 100 apples",
+            "a_b test",
+            "aXb test",
+            r#"quote "this" now"#,
+            "alpha OR beta",
+            "just alpha",
+        ]);
+        assert_eq!(matching(&conn, "100%"), vec!["0"]);
+        assert_eq!(matching(&conn, "a_b"), vec!["2"]);
+        assert_eq!(matching(&conn, r#""this""#), vec!["4"]);
+        assert_eq!(matching(&conn, "alpha OR"), vec!["5"]);
+        assert_eq!(matching(&conn, "BUDGET"), vec!["0"], "case folds");
+        for punctuation in ["%", "_", "\"", "*", "NEAR(", "-", "^", ":", "(", "'", "\\"] {
+            matching(&conn, punctuation); // no SQL or FTS5 syntax error
+        }
+        assert!(matching(&conn, "*").is_empty());
+    }
+}
