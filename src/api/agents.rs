@@ -8,7 +8,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::ApiError;
 use super::extract::Deferred;
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
 use super::service::run;
@@ -114,6 +114,7 @@ impl ListQuery {
     tag = "agents",
     params(ListQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of agents", body = AgentPage),
         (status = 400, description = "A bad filter, limit or cursor (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -141,6 +142,7 @@ pub async fn list(
     tag = "agents",
     request_body = NewAgent,
     responses(
+        TenantErrors,
         (status = 201, description = "The new agent", body = Agent),
         (status = 400, description = "A field is invalid or names nothing (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -168,6 +170,7 @@ pub async fn create(
     tag = "agents",
     params(("id" = String, Path, description = "The agent's id or name")),
     responses(
+        TenantErrors,
         (status = 200, description = "The agent", body = Agent),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not a member of the tenant", body = ErrorBody),
@@ -194,6 +197,7 @@ pub async fn get(
     params(("id" = String, Path, description = "The agent's id or name")),
     request_body = AgentPatch,
     responses(
+        TenantErrors,
         (status = 200, description = "The updated agent", body = Agent),
         (status = 400, description = "A field is invalid, names nothing or would create a cycle (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -225,6 +229,7 @@ pub async fn update(
     tag = "agents",
     params(("id" = String, Path, description = "The agent's id or name")),
     responses(
+        TenantErrors,
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow deleting agents", body = ErrorBody),
@@ -251,6 +256,7 @@ pub async fn delete(
     tag = "agents",
     params(("id" = String, Path, description = "The agent's id or name")),
     responses(
+        TenantErrors,
         (status = 200, description = "The merged tool permissions, by name", body = AgentToolPermissions),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not a member of the tenant", body = ErrorBody),
@@ -280,6 +286,7 @@ pub async fn tool_permissions(
     params(("id" = String, Path, description = "The agent's id or name")),
     request_body = ToolOverridesPatch,
     responses(
+        TenantErrors,
         (status = 200, description = "The merged tool permissions, by name", body = AgentToolPermissions),
         (status = 400, description = "A tool is unknown or a value is not true/false/null (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -312,6 +319,7 @@ pub async fn update_tool_permissions(
     path = "/api/org",
     tag = "agents",
     responses(
+        TenantErrors,
         (status = 200, description = "The org chart", body = OrgChart),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not a member of the tenant", body = ErrorBody),

@@ -7,7 +7,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
 use super::service::run;
@@ -81,6 +81,7 @@ impl From<Page<Message>> for MessagePage {
     tag = "chat",
     params(PageQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of threads", body = ThreadPage),
         (status = 400, description = "`limit` or `cursor` is invalid", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -105,6 +106,7 @@ pub async fn threads(
     tag = "chat",
     params(("id" = String, Path, description = "The thread's id"), PageQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of messages", body = MessagePage),
         (status = 400, description = "`limit` or `cursor` is invalid", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -133,6 +135,7 @@ pub async fn messages(
     tag = "chat",
     request_body = NewMessage,
     responses(
+        TenantErrors,
         (status = 201, description = "The message", body = Message),
         (status = 400, description = "A field is invalid, or `to` names no agent", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -161,6 +164,7 @@ pub async fn post(
     params(("id" = String, Path, description = "The message's id")),
     request_body = MessagePatch,
     responses(
+        TenantErrors,
         (status = 200, description = "The updated message", body = Message),
         (status = 400, description = "A field is invalid", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -193,6 +197,7 @@ pub async fn update(
     tag = "chat",
     params(("id" = String, Path, description = "The message's id")),
     responses(
+        TenantErrors,
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow deleting messages", body = ErrorBody),

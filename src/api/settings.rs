@@ -132,6 +132,7 @@ pub struct ToolPermissionQuery {
     tag = "settings",
     params(ToolPermissionQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of tool permissions", body = ToolPermissionPage),
         (status = 400, description = "A bad limit or cursor (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -160,6 +161,7 @@ pub async fn list_tool_permissions(
     tag = "settings",
     request_body = NewToolPermission,
     responses(
+        TenantErrors,
         (status = 201, description = "The new tool permission", body = ToolPermission),
         (status = 400, description = "A field is invalid (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -190,6 +192,7 @@ pub async fn create_tool_permission(
     tag = "settings",
     params(("id" = String, Path, description = "The tool permission's id or name")),
     responses(
+        TenantErrors,
         (status = 200, description = "The tool permission", body = ToolPermission),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not a member of the tenant", body = ErrorBody),
@@ -218,6 +221,7 @@ pub async fn get_tool_permission(
     params(("id" = String, Path, description = "The tool permission's id or name")),
     request_body = ToolPermissionPatch,
     responses(
+        TenantErrors,
         (status = 200, description = "The updated tool permission", body = ToolPermission),
         (status = 400, description = "A field is invalid (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -251,6 +255,7 @@ pub async fn update_tool_permission(
     tag = "settings",
     params(("id" = String, Path, description = "The tool permission's id or name")),
     responses(
+        TenantErrors,
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing settings", body = ErrorBody),

@@ -8,7 +8,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
 use super::service::run;
@@ -97,6 +97,7 @@ impl From<Page<TaskEvent>> for TaskEventPage {
     tag = "tasks",
     params(TaskQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of tasks, newest first", body = TaskPage),
         (status = 400, description = "A filter is invalid (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -121,6 +122,7 @@ pub async fn list(
     tag = "tasks",
     request_body = NewTask,
     responses(
+        TenantErrors,
         (status = 201, description = "The new task", body = Task),
         (status = 400, description = "A field is invalid, or `assignee`/`parent_id` names nothing", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -146,6 +148,7 @@ pub async fn create(
     tag = "tasks",
     params(BoardQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "The board", body = Board),
         (status = 400, description = "`limit` is invalid", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -170,6 +173,7 @@ pub async fn board(
     tag = "tasks",
     params(("id" = String, Path, description = "The task's id")),
     responses(
+        TenantErrors,
         (status = 200, description = "The task", body = Task),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not a member of the tenant", body = ErrorBody),
@@ -197,6 +201,7 @@ pub async fn get(
     params(("id" = String, Path, description = "The task's id")),
     request_body = TaskPatch,
     responses(
+        TenantErrors,
         (status = 200, description = "The updated task", body = Task),
         (status = 400, description = "A field is invalid (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -225,6 +230,7 @@ pub async fn update(
     tag = "tasks",
     params(("id" = String, Path, description = "The task's id")),
     responses(
+        TenantErrors,
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow deleting tasks", body = ErrorBody),
@@ -251,6 +257,7 @@ pub async fn delete(
     tag = "tasks",
     params(("id" = String, Path, description = "The task's id")),
     responses(
+        TenantErrors,
         (status = 200, description = "The task, now cancelled", body = Task),
         (status = 202, description = "The task, still running, with `cancel_requested`", body = Task),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -281,6 +288,7 @@ pub async fn cancel(
     tag = "tasks",
     params(("id" = String, Path, description = "The task's id")),
     responses(
+        TenantErrors,
         (status = 200, description = "The task, pending again", body = Task),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing tasks", body = ErrorBody),
@@ -307,6 +315,7 @@ pub async fn retry(
     tag = "tasks",
     params(("id" = String, Path, description = "The task's id"), PageQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of the task's events", body = TaskEventPage),
         (status = 400, description = "`limit` or `cursor` is invalid", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -334,6 +343,7 @@ pub async fn events(
     tag = "tasks",
     params(("id" = String, Path, description = "The agent's id or name"), TaskQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of the agent's tasks", body = TaskPage),
         (status = 400, description = "A filter is invalid", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),

@@ -7,7 +7,7 @@ use agenthq::api::{Access, endpoints};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Auth, TestApp, add_user, call, issue_token, sign_in, spawn_app};
+use crate::helpers::{Auth, TestApp, add_user, call, issue_token, sign_in, spawn_app_with_config};
 
 /// The victim tenant and what an attacker must never see of it.
 struct Victim {
@@ -18,7 +18,21 @@ struct Victim {
     secrets: Vec<String>,
 }
 
-/// globex (the victim): bea (owner), gus (member), a named token and some audit history.
+/// A server whose free plan allows the thousands of requests this suite makes.
+async fn spawn_unlimited() -> TestApp {
+    spawn_app_with_config("[rate_limits.free]\nrequests_per_minute = 1000000\nburst = 1000000\n")
+        .await
+}
+
+/// A request as the victim that must succeed; its body.
+async fn victim_call(app: &TestApp, token: &str, method: Method, path: &str, body: Value) -> Value {
+    let (status, res) = call(app, Auth::Token(token), method, path, None, Some(body)).await;
+    assert!(status.is_success(), "{path}: {status} {res}");
+    res
+}
+
+/// globex (the victim): bea (owner), gus (member), a named token, an org of agents, a task,
+/// a chat thread, a board item, and some audit history.
 async fn victim(app: &TestApp) -> Victim {
     let globex = app.create_tenant("globex");
     add_user(app, "bea@globex.test", Some(("globex", "owner")));
@@ -51,6 +65,38 @@ async fn victim(app: &TestApp) -> Victim {
         .collect();
     ids.push(created["id"].as_str().expect("token id").to_owned());
     ids.push(globex.id.to_string());
+    let agent = victim_call(
+        app,
+        &token,
+        Method::POST,
+        "/api/agents",
+        json!({ "name": "globex-strategist", "display_name": "Globex Secret Strategist" }),
+    )
+    .await;
+    let task = victim_call(
+        app,
+        &token,
+        Method::POST,
+        "/api/tasks",
+        json!({ "prompt": "globex secret merger plan", "assignee": "globex-strategist" }),
+    )
+    .await;
+    let message = victim_call(
+        app,
+        &token,
+        Method::POST,
+        "/api/messages",
+        json!({ "to": "globex-strategist", "body": "globex secret chat" }),
+    )
+    .await;
+    for (thing, field) in [
+        (&agent, "id"),
+        (&task, "id"),
+        (&message, "id"),
+        (&message, "thread_id"),
+    ] {
+        ids.push(thing[field].as_str().expect("an id").to_owned());
+    }
     Victim {
         token,
         ids,
@@ -61,6 +107,10 @@ async fn victim(app: &TestApp) -> Victim {
             "globex-deploy-key".into(),
             globex.id.to_string(),
             created["token"].as_str().expect("secret").to_owned(),
+            "globex-strategist".into(),
+            "Globex Secret Strategist".into(),
+            "globex secret merger plan".into(),
+            "globex secret chat".into(),
         ],
     }
 }
@@ -100,7 +150,7 @@ fn assert_no_foreign_data(victim: &Victim, what: &str, body: &Value) {
 
 #[tokio::test]
 async fn no_tenant_route_lets_another_tenant_in() {
-    let app = spawn_app().await;
+    let app = spawn_unlimited().await;
     let victim = victim(&app).await;
     app.create_tenant("acme");
     add_user(&app, "ada@acme.test", Some(("acme", "owner")));
@@ -233,11 +283,37 @@ async fn no_tenant_route_lets_another_tenant_in() {
             .all(|t| t["revoked_at"].is_null()),
         "{tokens}"
     );
+    let (_, agent) = call(
+        &app,
+        Auth::Token(&victim.token),
+        Method::GET,
+        "/api/agents/globex-strategist",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(agent["display_name"], "Globex Secret Strategist", "{agent}");
+    let (_, tasks) = call(
+        &app,
+        Auth::Token(&victim.token),
+        Method::GET,
+        "/api/tasks",
+        None,
+        None,
+    )
+    .await;
+    let prompts: Vec<&str> = tasks["items"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["prompt"].as_str())
+        .collect();
+    assert!(prompts.contains(&"globex secret merger plan"), "{tasks}");
 }
 
 #[tokio::test]
 async fn no_platform_route_lets_a_tenant_member_in() {
-    let app = spawn_app().await;
+    let app = spawn_unlimited().await;
     let victim = victim(&app).await;
     let browser = sign_in(&app, "bea@globex.test").await;
     for e in endpoints()
