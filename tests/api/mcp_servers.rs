@@ -1,1 +1,745 @@
-//! mcp_servers over HTTP.
+//! MCP server configurations over HTTP: CRUD, the SSRF guard, and pings against fake MCP
+//! servers on loopback that speak the real wire formats.
+
+use std::net::TcpListener;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::helpers::{TestApp, api, error_code, spawn_app, spawn_app_with_config, tenant_with};
+
+const PRIVATE_OK: &str = "[mcp]\nallow_private_networks = true\nping_timeout_ms = 3000\n";
+const SESSION: &str = "sess-42";
+/// A public address (TEST-NET ranges are blocked, so a real one): saved, never pinged here.
+const PUBLIC_URI: &str = "https://93.184.216.34/mcp";
+
+// ---------------------------------------------------------------------------------------------
+// A fake MCP server
+
+#[derive(Default)]
+struct Fake {
+    /// Answer every request with HTTP 500.
+    failing: AtomicBool,
+    /// Answer requests only after a long delay (the server being slow, not the test waiting).
+    slow: AtomicBool,
+    requests: AtomicUsize,
+    initialized: AtomicBool,
+    sessions_closed: AtomicUsize,
+    /// HTTP+SSE: where replies to POSTed messages go (the open event stream).
+    stream: Mutex<Option<mpsc::UnboundedSender<Bytes>>>,
+}
+
+/// The JSON-RPC reply to `message`, or the HTTP status to refuse it with.
+fn answer(fake: &Fake, message: &Value, session: Option<&str>) -> Result<Option<Value>, u16> {
+    let method = message["method"].as_str().unwrap_or_default();
+    let id = message.get("id").cloned();
+    if method == "initialize" {
+        let params = &message["params"];
+        if params["protocolVersion"].as_str().is_none() || params["clientInfo"]["name"] != "agenthq"
+        {
+            return Err(400);
+        }
+        return Ok(Some(json!({
+            "jsonrpc": "2.0", "id": id,
+            "result": {
+                "protocolVersion": "2025-03-26",
+                "capabilities": { "tools": { "listChanged": false } },
+                "serverInfo": { "name": "fake-mcp", "version": "1.0.0" },
+            },
+        })));
+    }
+    if session.is_some_and(|s| s != SESSION) {
+        return Err(404);
+    }
+    match method {
+        "notifications/initialized" => {
+            fake.initialized.store(true, Ordering::SeqCst);
+            Ok(None)
+        }
+        "tools/list" if fake.initialized.load(Ordering::SeqCst) => {
+            let tool = |name: &str| json!({ "name": name, "inputSchema": { "type": "object" } });
+            let result = match message["params"]["cursor"].as_str() {
+                None => json!({ "tools": [tool("read"), tool("write")], "nextCursor": "page-2" }),
+                Some("page-2") => json!({ "tools": [tool("search")] }),
+                Some(_) => {
+                    return Ok(Some(json!({
+                        "jsonrpc": "2.0", "id": id,
+                        "error": { "code": -32602, "message": "bad cursor" },
+                    })));
+                }
+            };
+            Ok(Some(
+                json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+            ))
+        }
+        _ => Ok(Some(json!({
+            "jsonrpc": "2.0", "id": id,
+            "error": { "code": -32601, "message": "method not found" },
+        }))),
+    }
+}
+
+/// Streamable HTTP: replies as JSON, or (`sse_replies`) as an event stream.
+async fn streamable(
+    fake: web::Data<Fake>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+    sse_replies: bool,
+) -> HttpResponse {
+    fake.requests.fetch_add(1, Ordering::SeqCst);
+    if fake.slow.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    }
+    if fake.failing.load(Ordering::SeqCst) {
+        return HttpResponse::InternalServerError().body("boom");
+    }
+    let is_initialize = body["method"] == "initialize";
+    let session = req
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok());
+    if !is_initialize && session.is_none() {
+        return HttpResponse::BadRequest().body("missing Mcp-Session-Id");
+    }
+    match answer(&fake, &body, session) {
+        Err(status) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+                .finish()
+        }
+        Ok(None) => HttpResponse::Accepted().finish(),
+        Ok(Some(reply)) => {
+            let mut res = HttpResponse::Ok();
+            if is_initialize {
+                res.insert_header(("Mcp-Session-Id", SESSION));
+            }
+            if sse_replies {
+                res.content_type("text/event-stream").body(format!(
+                    ": keep-alive\n\nevent: message\nid: 1\ndata: {reply}\n\n"
+                ))
+            } else {
+                res.json(reply)
+            }
+        }
+    }
+}
+
+/// HTTP+SSE: the event stream; its first event names where to POST.
+async fn sse_stream(fake: web::Data<Fake>) -> HttpResponse {
+    fake.requests.fetch_add(1, Ordering::SeqCst);
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    let _ = tx.send(Bytes::from_static(
+        b"event: endpoint\ndata: /messages?sessionId=abc\n\n",
+    ));
+    *fake.stream.lock().expect("lock") = Some(tx);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, actix_web::Error>(chunk), rx))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(body)
+}
+
+/// HTTP+SSE: a POSTed message; the reply goes on the stream.
+async fn sse_message(fake: web::Data<Fake>, body: web::Json<Value>) -> HttpResponse {
+    fake.requests.fetch_add(1, Ordering::SeqCst);
+    match answer(&fake, &body, None) {
+        Err(status) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+                .finish()
+        }
+        Ok(reply) => {
+            if let Some(reply) = reply
+                && let Some(tx) = fake.stream.lock().expect("lock").as_ref()
+            {
+                let _ = tx.send(Bytes::from(format!("event: message\ndata: {reply}\n\n")));
+            }
+            HttpResponse::Accepted().finish()
+        }
+    }
+}
+
+/// Starts the fake server on a free loopback port; returns its state and base URL.
+fn start_fake() -> (web::Data<Fake>, String) {
+    let fake = web::Data::new(Fake::default());
+    let listener = TcpListener::bind("127.0.0.1:0").expect("port");
+    let base = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let state = fake.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/mcp", web::post().to(|f, r, b| streamable(f, r, b, false)))
+            .route(
+                "/mcp",
+                web::delete().to(|f: web::Data<Fake>| async move {
+                    f.sessions_closed.fetch_add(1, Ordering::SeqCst);
+                    HttpResponse::Ok().finish()
+                }),
+            )
+            .route(
+                "/mcp-sse-replies",
+                web::post().to(|f, r, b| streamable(f, r, b, true)),
+            )
+            .route("/sse", web::get().to(sse_stream))
+            .route("/messages", web::post().to(sse_message))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("listen")
+    .run();
+    tokio::spawn(server);
+    (fake, base)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+async fn create(app: &TestApp, token: &str, name: &str, protocol: &str, uri: &str) -> Value {
+    let (status, server) = api(
+        app,
+        token,
+        Method::POST,
+        "/api/mcp-servers",
+        Some(json!({ "name": name, "protocol": protocol, "uri": uri })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{server}");
+    server
+}
+
+async fn ping(app: &TestApp, token: &str, server: &Value) -> Value {
+    let id = server["id"].as_str().expect("id");
+    let (status, res) = api(
+        app,
+        token,
+        Method::POST,
+        &format!("/api/mcp-servers/{id}/ping"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    res
+}
+
+fn assert_refused_uri(status: StatusCode, body: &Value, uri: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+    assert_eq!(error_code(body), "VALIDATION_FAILED", "{uri}");
+    assert!(
+        body["error"]["details"]["fields"]["uri"].is_string(),
+        "{uri}: {body}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRUD and roles
+
+#[tokio::test]
+async fn an_admin_adds_lists_changes_and_removes_a_server() {
+    // Arrange
+    let app = spawn_app().await;
+    let admin = tenant_with(&app, "acme", "admin");
+
+    // Act
+    let server = create(&app, &admin, "files", "http", PUBLIC_URI).await;
+
+    // Assert
+    assert_eq!(server["status"], "disconnected");
+    assert_eq!(server["tool_count"], 0);
+    assert_eq!(server["consecutive_failures"], 0);
+    assert_eq!(server["last_ping_at"], Value::Null);
+    let id = server["id"].as_str().expect("id");
+    let (_, list) = api(&app, &admin, Method::GET, "/api/mcp-servers", None).await;
+    assert_eq!(list["items"], json!([server.clone()]));
+    let (status, patched) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/mcp-servers/{id}"),
+        Some(json!({ "name": "Dateien ✓", "icon_name": "folder", "icon_color": "#aabbcc" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["name"], "Dateien ✓");
+    assert_eq!(patched["icon_color"], "#aabbcc");
+    let (_, cleared) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/mcp-servers/{id}"),
+        Some(json!({ "icon_name": null })),
+    )
+    .await;
+    assert_eq!(cleared["icon_name"], Value::Null);
+    let (status, _) = api(
+        &app,
+        &admin,
+        Method::DELETE,
+        &format!("/api/mcp-servers/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/mcp-servers/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_taken_name_is_a_409_and_unknown_ids_are_404s() {
+    let app = spawn_app().await;
+    let admin = tenant_with(&app, "acme", "admin");
+    create(&app, &admin, "files", "http", PUBLIC_URI).await;
+    let other = create(&app, &admin, "search", "sse", "https://93.184.216.34/sse").await;
+
+    let (status, res) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/mcp-servers",
+        Some(json!({ "name": "files", "protocol": "http", "uri": PUBLIC_URI })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{res}");
+    let (status, res) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/mcp-servers/{}", other["id"].as_str().expect("id")),
+        Some(json!({ "name": "files" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{res}");
+
+    for (method, suffix) in [
+        (Method::GET, ""),
+        (Method::PATCH, ""),
+        (Method::DELETE, ""),
+        (Method::POST, "/ping"),
+    ] {
+        let body = (method == Method::PATCH).then(|| json!({ "name": "x" }));
+        let (status, res) = api(
+            &app,
+            &admin,
+            method,
+            &format!("/api/mcp-servers/no-such-id{suffix}"),
+            body,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{res}");
+    }
+}
+
+#[tokio::test]
+async fn a_member_reads_servers_but_cannot_change_or_ping_them() {
+    let app = spawn_app().await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let member = tenant_with(&app, "acme", "member");
+    let server = create(&app, &admin, "files", "http", PUBLIC_URI).await;
+    let id = server["id"].as_str().expect("id");
+
+    let (status, read) = api(
+        &app,
+        &member,
+        Method::GET,
+        &format!("/api/mcp-servers/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read, server);
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/mcp-servers".to_owned(),
+            Some(json!({ "name": "x", "protocol": "http", "uri": PUBLIC_URI })),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/mcp-servers/{id}"),
+            Some(json!({ "name": "y" })),
+        ),
+        (Method::DELETE, format!("/api/mcp-servers/{id}"), None),
+        (Method::POST, format!("/api/mcp-servers/{id}/ping"), None),
+    ] {
+        let (status, res) = api(&app, &member, method, &path, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {res}");
+    }
+}
+
+#[tokio::test]
+async fn server_changes_are_audited_and_published() {
+    let app = spawn_app().await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let tenant = app.state.directory.get("acme").expect("tenant");
+    let mut events = app.state.events.subscribe(tenant.id);
+
+    let server = create(&app, &admin, "files", "http", PUBLIC_URI).await;
+    let id = server["id"].as_str().expect("id");
+    api(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/mcp-servers/{id}"),
+        Some(json!({ "name": "f" })),
+    )
+    .await;
+    api(
+        &app,
+        &admin,
+        Method::DELETE,
+        &format!("/api/mcp-servers/{id}"),
+        None,
+    )
+    .await;
+
+    let kinds: Vec<&str> = (0..3)
+        .map(|_| events.try_recv().expect("event").kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "mcp_server.created",
+            "mcp_server.updated",
+            "mcp_server.deleted"
+        ]
+    );
+    let (_, audit) = api(
+        &app,
+        &admin,
+        Method::GET,
+        "/api/audit?target_type=mcp_server",
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "mcp_server.deleted",
+            "mcp_server.updated",
+            "mcp_server.created"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SSRF guard and stdio
+
+#[tokio::test]
+async fn uris_that_reach_internal_addresses_are_refused_at_create_and_at_patch() {
+    // Many requests: more than the free plan's burst.
+    let app =
+        spawn_app_with_config("[rate_limits.free]\nrequests_per_minute = 6000\nburst = 1000\n")
+            .await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let server = create(&app, &admin, "files", "http", PUBLIC_URI).await;
+    let id = server["id"].as_str().expect("id");
+
+    for uri in [
+        "http://127.0.0.1:8080/mcp",
+        "http://localhost/mcp",
+        "http://localhost./mcp",
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "http://0177.0.0.1/",
+        "http://0/",
+        "http://10.0.0.5/mcp",
+        "http://172.16.3.4/mcp",
+        "http://192.168.1.10/mcp",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.64.0.1/",
+        "http://224.0.0.1/",
+        "http://255.255.255.255/",
+        "http://192.0.2.1/",
+        "http://198.18.0.1/",
+        "http://240.0.0.1/",
+        "http://[::1]/mcp",
+        "http://[::]/mcp",
+        "http://[fd00::1]/mcp",
+        "http://[fe80::1]/mcp",
+        "http://[ff02::1]/mcp",
+        "http://[::ffff:127.0.0.1]/mcp",
+        "http://[::ffff:a9fe:a9fe]/mcp",
+        "file:///etc/passwd",
+        "ftp://93.184.216.34/",
+        "gopher://93.184.216.34/",
+        "not a url",
+    ] {
+        for protocol in ["http", "sse"] {
+            let (status, res) = api(
+                &app,
+                &admin,
+                Method::POST,
+                "/api/mcp-servers",
+                Some(json!({ "name": "evil", "protocol": protocol, "uri": uri })),
+            )
+            .await;
+            assert_refused_uri(status, &res, uri);
+        }
+        let (status, res) = api(
+            &app,
+            &admin,
+            Method::PATCH,
+            &format!("/api/mcp-servers/{id}"),
+            Some(json!({ "uri": uri })),
+        )
+        .await;
+        assert_refused_uri(status, &res, uri);
+    }
+    let (_, list) = api(&app, &admin, Method::GET, "/api/mcp-servers", None).await;
+    assert_eq!(
+        list["items"],
+        json!([server]),
+        "nothing was saved or changed"
+    );
+}
+
+#[tokio::test]
+async fn stdio_servers_are_refused_unless_the_instance_allows_them() {
+    let app = spawn_app().await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let (status, res) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/mcp-servers",
+        Some(json!({ "name": "fs", "protocol": "stdio", "uri": "npx -y @modelcontextprotocol/server-filesystem /tmp" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+    assert!(
+        res["error"]["details"]["fields"]["protocol"].is_string(),
+        "{res}"
+    );
+    let server = create(&app, &admin, "web", "http", PUBLIC_URI).await;
+    let (status, res) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        &format!("/api/mcp-servers/{}", server["id"].as_str().expect("id")),
+        Some(json!({ "protocol": "stdio" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+
+    let app = spawn_app_with_config("[mcp]\nallow_stdio = true\n").await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let server = create(&app, &admin, "fs", "stdio", "npx -y server-filesystem /tmp").await;
+    let pinged = ping(&app, &admin, &server).await;
+    assert_eq!(pinged["status"], "error");
+    assert!(
+        pinged["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stdio ping not supported")),
+        "{pinged}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pings
+
+#[tokio::test]
+async fn a_ping_speaks_streamable_http_and_counts_the_tools_of_every_page() {
+    // Arrange
+    let (fake, base) = start_fake();
+    let app = spawn_app_with_config(PRIVATE_OK).await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let server = create(&app, &admin, "fake", "http", &format!("{base}/mcp")).await;
+
+    // Act
+    let pinged = ping(&app, &admin, &server).await;
+
+    // Assert
+    assert_eq!(pinged["status"], "connected", "{pinged}");
+    assert_eq!(pinged["tool_count"], 3);
+    assert_eq!(pinged["error_message"], Value::Null);
+    assert!(pinged["last_ping_at"].is_string());
+    assert!(
+        fake.initialized.load(Ordering::SeqCst),
+        "notifications/initialized sent"
+    );
+    assert_eq!(
+        fake.sessions_closed.load(Ordering::SeqCst),
+        1,
+        "session ended"
+    );
+    let (_, read) = api(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/mcp-servers/{}", server["id"].as_str().expect("id")),
+        None,
+    )
+    .await;
+    assert_eq!(read, pinged, "recorded");
+}
+
+#[tokio::test]
+async fn a_ping_reads_replies_sent_as_event_streams() {
+    let (_fake, base) = start_fake();
+    let app = spawn_app_with_config(PRIVATE_OK).await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let server = create(
+        &app,
+        &admin,
+        "fake",
+        "http",
+        &format!("{base}/mcp-sse-replies"),
+    )
+    .await;
+
+    let pinged = ping(&app, &admin, &server).await;
+
+    assert_eq!(pinged["status"], "connected", "{pinged}");
+    assert_eq!(pinged["tool_count"], 3);
+}
+
+#[tokio::test]
+async fn a_ping_speaks_the_older_http_and_sse_transport() {
+    let (_fake, base) = start_fake();
+    let app = spawn_app_with_config(PRIVATE_OK).await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let server = create(&app, &admin, "legacy", "sse", &format!("{base}/sse")).await;
+
+    let pinged = ping(&app, &admin, &server).await;
+
+    assert_eq!(pinged["status"], "connected", "{pinged}");
+    assert_eq!(pinged["tool_count"], 3);
+}
+
+#[tokio::test]
+async fn failed_pings_are_recorded_and_counted_until_a_success_resets_them() {
+    let (fake, base) = start_fake();
+    let app = spawn_app_with_config(PRIVATE_OK).await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let tenant = app.state.directory.get("acme").expect("tenant");
+    let server = create(&app, &admin, "flaky", "http", &format!("{base}/mcp")).await;
+    fake.failing.store(true, Ordering::SeqCst);
+    let mut events = app.state.events.subscribe(tenant.id);
+
+    let first = ping(&app, &admin, &server).await;
+    let second = ping(&app, &admin, &server).await;
+
+    assert_eq!(first["status"], "error");
+    assert!(
+        first["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HTTP 500")),
+        "{first}"
+    );
+    assert_eq!(first["consecutive_failures"], 1);
+    assert_eq!(second["consecutive_failures"], 2);
+    assert_eq!(events.try_recv().expect("event").kind, "mcp_server.status");
+    fake.failing.store(false, Ordering::SeqCst);
+    let third = ping(&app, &admin, &server).await;
+    assert_eq!(third["status"], "connected", "{third}");
+    assert_eq!(third["consecutive_failures"], 0);
+    assert_eq!(third["error_message"], Value::Null);
+    assert_eq!(third["tool_count"], 3);
+    let (_, audit) = api(
+        &app,
+        &admin,
+        Method::GET,
+        "/api/audit?action=mcp_server.pinged",
+        None,
+    )
+    .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(3), "{audit}");
+}
+
+#[tokio::test]
+async fn a_ping_that_times_out_or_is_refused_is_recorded_as_an_error() {
+    let (fake, base) = start_fake();
+    fake.slow.store(true, Ordering::SeqCst);
+    let app =
+        spawn_app_with_config("[mcp]\nallow_private_networks = true\nping_timeout_ms = 300\n")
+            .await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let slow = create(&app, &admin, "slow", "http", &format!("{base}/mcp")).await;
+    let closed_port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("port");
+        listener.local_addr().expect("addr").port()
+    };
+    let gone = create(
+        &app,
+        &admin,
+        "gone",
+        "http",
+        &format!("http://127.0.0.1:{closed_port}/mcp"),
+    )
+    .await;
+
+    let timed_out = ping(&app, &admin, &slow).await;
+    let refused = ping(&app, &admin, &gone).await;
+
+    assert_eq!(timed_out["status"], "error");
+    assert!(
+        timed_out["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("300 ms")),
+        "{timed_out}"
+    );
+    assert_eq!(refused["status"], "error");
+    assert!(
+        refused["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("connect")),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_ping_to_a_loopback_server_is_refused_by_the_guard_by_default() {
+    // A server saved while its name resolved to a public address, now pointing at loopback
+    // (DNS rebinding, or a row from before the guard): the ping checks again.
+    let (fake, base) = start_fake();
+    let app = spawn_app().await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let server = create(&app, &admin, "rebound", "http", PUBLIC_URI).await;
+    let id = server["id"].as_str().expect("id");
+    let tenant = app.state.directory.get("acme").expect("tenant");
+    let conn = rusqlite::Connection::open(app.tenant_file(&tenant)).expect("tenant db");
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy timeout");
+    conn.execute(
+        "UPDATE mcp_servers SET uri = ?1 WHERE id = ?2",
+        [format!("{base}/mcp"), id.to_owned()],
+    )
+    .expect("row changed");
+
+    let pinged = ping(&app, &admin, &server).await;
+
+    assert_eq!(pinged["status"], "error");
+    assert!(
+        pinged["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SSRF")),
+        "{pinged}"
+    );
+    assert_eq!(
+        fake.requests.load(Ordering::SeqCst),
+        0,
+        "no request reached it"
+    );
+}
