@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::{IntoParams, OpenApi};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
@@ -35,9 +35,38 @@ pub fn endpoints() -> Vec<Endpoint> {
 #[derive(OpenApi)]
 #[openapi(
     paths(receive, list),
-    components(schemas(HookEvent, HookEventPage, HookEventsReceived))
+    components(schemas(
+        HookEvent,
+        HookEventPage,
+        HookEventsReceived,
+        HookEventBody,
+        HookEventPayload
+    ))
 )]
 pub struct Doc;
+
+/// The body of `POST /api/events` as documented: one event or a batch. (The handler reads
+/// the body as plain JSON and checks it itself, to name the bad event of a batch.)
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum HookEventBody {
+    One(HookEventPayload),
+    Batch(Vec<HookEventPayload>),
+}
+
+/// A hook event as a runtime sends it: any JSON object with a string `hook_event_name`;
+/// every other field is kept as it is.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct HookEventPayload {
+    /// E.g. `PreToolUse`, `PostToolUse`, `Stop`.
+    pub hook_event_name: String,
+    pub session_id: Option<String>,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub rest: serde_json::Map<String, Value>,
+}
 
 /// `POST /api/events` query parameters: what the events are about.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -59,7 +88,7 @@ pub struct ReceiveQuery {
     tag = "records",
     params(ReceiveQuery),
     request_body(
-        content = Object,
+        content = HookEventBody,
         description = "A hook event (an object with a string `hook_event_name`, e.g. a Claude \
                        Code hook payload) or an array of them"
     ),

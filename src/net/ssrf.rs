@@ -94,9 +94,12 @@ fn check_addrs(host: &str, addrs: &[SocketAddr], policy: Policy) -> Result<(), R
         return Ok(());
     }
     match addrs.iter().find(|a| is_blocked(a.ip())) {
+        Some(bad) if bad.ip().to_string() == host => Err(refused(format!(
+            "points at {host}, which is not a public address; only public addresses are allowed"
+        ))),
         Some(bad) => Err(refused(format!(
-            "host {host} resolves to {}, which is not a public address; only public addresses \
-             are allowed",
+            "names host {host}, which resolves to {}, not a public address; only public \
+             addresses are allowed",
             bad.ip()
         ))),
         None => Ok(()),

@@ -65,7 +65,7 @@ pub fn update(scope: &Scope, id: &str, patch: BoardItemPatch) -> Result<BoardIte
     let item = scope
         .store
         .update_board_item(id, &patch, now(), &audit)
-        .map_err(|e| not_found(e, id))?;
+        .map_err(not_found)?;
     scope.publish_value("board_item.updated", &item);
     Ok(item)
 }
@@ -76,15 +76,16 @@ pub fn archive(scope: &Scope, id: &str) -> Result<BoardItem, ServiceError> {
     let item = match scope.store.archive_board_item(id, now(), &audit) {
         Ok(item) => item,
         Err(StoreError::Conflict(message)) => return Err(ServiceError::conflict(message)),
-        Err(e) => return Err(not_found(e, id)),
+        Err(e) => return Err(not_found(e)),
     };
     scope.publish_value("board_item.archived", &item);
     Ok(item)
 }
 
-fn not_found(e: StoreError, id: &str) -> ServiceError {
+/// The id is not repeated back: a path may carry anything, e.g. another tenant's ids.
+fn not_found(e: StoreError) -> ServiceError {
     match e {
-        StoreError::NotFound => ServiceError::not_found(format!("no board item '{id}'")),
+        StoreError::NotFound => ServiceError::not_found("no such board item in this tenant"),
         other => other.into(),
     }
 }

@@ -23,7 +23,7 @@ pub fn list(scope: &Scope, page: PageRequest) -> Result<Page<McpServer>, Service
 }
 
 pub fn get(scope: &Scope, id: &str) -> Result<McpServer, ServiceError> {
-    scope.store.mcp_server(id).map_err(|e| not_found(e, id))
+    scope.store.mcp_server(id).map_err(not_found)
 }
 
 /// Adds a server after checking its target. Blocking: resolves the URL's host.
@@ -87,7 +87,7 @@ pub fn update(
         .update_mcp_server(id, &patch, now(), &audit)
         .map_err(|e| match e {
             StoreError::Conflict(_) => name_taken(e, patch.name.as_deref().unwrap_or("")),
-            other => not_found(other, id),
+            other => not_found(other),
         })?;
     scope.publish_value("mcp_server.updated", &server);
     Ok(server)
@@ -98,7 +98,7 @@ pub fn delete(scope: &Scope, id: &str) -> Result<(), ServiceError> {
     scope
         .store
         .delete_mcp_server(id, &audit)
-        .map_err(|e| not_found(e, id))?;
+        .map_err(not_found)?;
     scope.publish("mcp_server.deleted", serde_json::json!({ "id": id }));
     Ok(())
 }
@@ -116,7 +116,7 @@ pub async fn ping(
         let (store, key) = (scope.store.clone(), id.clone());
         blocking(move || store.mcp_server(&key))
             .await
-            .map_err(|e| not_found(e, &id))?
+            .map_err(not_found)?
     };
     let result = match ping_target(&server, &settings).await {
         Ok(tool_count) => PingResult::Connected { tool_count },
@@ -139,7 +139,7 @@ pub async fn ping(
         blocking(move || store.record_mcp_ping(&key, &result, now(), &audit))
             .await
             // Deleted while it was being pinged.
-            .map_err(|e| not_found(e, &id))?
+            .map_err(not_found)?
     };
     scope.publish_value("mcp_server.status", &updated);
     Ok(updated)
@@ -191,9 +191,10 @@ fn check_target(protocol: McpProtocol, uri: &str, settings: &McpSettings) -> Res
     }
 }
 
-fn not_found(e: StoreError, id: &str) -> ServiceError {
+/// The id is not repeated back: a path may carry anything, e.g. another tenant's ids.
+fn not_found(e: StoreError) -> ServiceError {
     match e {
-        StoreError::NotFound => ServiceError::not_found(format!("no MCP server '{id}'")),
+        StoreError::NotFound => ServiceError::not_found("no such MCP server in this tenant"),
         other => other.into(),
     }
 }

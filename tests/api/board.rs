@@ -427,3 +427,37 @@ async fn board_changes_are_audited_and_published() {
         assert_eq!(audit["items"][0]["target_id"], id, "{action}: {audit}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_board_routes() {
+    let app = spawn_app().await;
+
+    let (status, doc) = crate::helpers::json(app.get("/api/openapi.json").await).await;
+
+    assert_eq!(status, StatusCode::OK);
+    let list = &doc["paths"]["/api/board-items"]["get"];
+    let params: Vec<&str> = list["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        params,
+        ["type", "since", "include_archived", "limit", "cursor"]
+    );
+    for (path, method) in [
+        ("/api/board-items", "post"),
+        ("/api/board-items/{id}", "patch"),
+        ("/api/board-items/{id}/archive", "post"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    let item = &doc["components"]["schemas"]["BoardItem"]["properties"];
+    assert!(
+        item["type"].is_object() && item["archived_at"].is_object(),
+        "{item}"
+    );
+    assert!(doc["paths"]["/api/events"]["post"]["requestBody"].is_object());
+    assert!(doc["paths"]["/api/mcp-servers/{id}/ping"]["post"].is_object());
+}
