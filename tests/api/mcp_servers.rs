@@ -189,6 +189,14 @@ fn start_fake() -> (web::Data<Fake>, String) {
                 "/mcp-sse-replies",
                 web::post().to(|f, r, b| streamable(f, r, b, true)),
             )
+            .route(
+                "/redirect",
+                web::post().to(|| async {
+                    HttpResponse::TemporaryRedirect()
+                        .insert_header(("Location", "http://169.254.169.254/latest/meta-data/"))
+                        .finish()
+                }),
+            )
             .route("/sse", web::get().to(sse_stream))
             .route("/messages", web::post().to(sse_message))
     })
@@ -593,6 +601,53 @@ async fn a_ping_speaks_streamable_http_and_counts_the_tools_of_every_page() {
     )
     .await;
     assert_eq!(read, pinged, "recorded");
+}
+
+#[tokio::test]
+async fn a_ping_to_a_host_name_connects_to_the_checked_addresses() {
+    let (_fake, base) = start_fake();
+    let app = spawn_app_with_config(PRIVATE_OK).await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let uri = format!("{}/mcp", base.replace("127.0.0.1", "localhost"));
+    let server = create(&app, &admin, "by-name", "http", &uri).await;
+
+    let pinged = ping(&app, &admin, &server).await;
+
+    assert_eq!(pinged["status"], "connected", "{pinged}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_answers_are_read_up_to_a_cap() {
+    let (_fake, base) = start_fake();
+    let app =
+        spawn_app_with_config("[mcp]\nallow_private_networks = true\nmax_response_bytes = 64\n")
+            .await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let redirect = create(
+        &app,
+        &admin,
+        "redirect",
+        "http",
+        &format!("{base}/redirect"),
+    )
+    .await;
+    let big = create(&app, &admin, "big", "http", &format!("{base}/mcp")).await;
+
+    let redirected = ping(&app, &admin, &redirect).await;
+    let capped = ping(&app, &admin, &big).await;
+
+    assert!(
+        redirected["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HTTP 307")),
+        "{redirected}"
+    );
+    assert!(
+        capped["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("larger than 64 bytes")),
+        "{capped}"
+    );
 }
 
 #[tokio::test]
