@@ -2,7 +2,7 @@
 //!
 //! A server's target is checked whenever it is saved and again when it is pinged (DNS may have
 //! changed in between): an `http`/`sse` URL must pass the SSRF guard, and `stdio` servers (a
-//! command line run on this host) exist only where the instance allows them.
+//! command line run on this host, without a shell) exist only where the instance allows them.
 
 use std::time::Duration;
 
@@ -153,11 +153,7 @@ async fn ping_target(server: &McpServer, settings: &McpSettings) -> Result<u32, 
         McpProtocol::Stdio if !settings.allow_stdio => {
             return Err("stdio servers are disabled on this instance (mcp.allow_stdio)".into());
         }
-        McpProtocol::Stdio => {
-            // NOTE: running the command line is not implemented: it would start a program on
-            // this host for every ping. Saying so is better than a made-up "connected".
-            return Err("stdio ping not supported: the command was not run".into());
-        }
+        McpProtocol::Stdio => Transport::Stdio,
     };
     let ping = PingSettings {
         policy: guard(settings),
@@ -184,7 +180,9 @@ fn check_target(protocol: McpProtocol, uri: &str, settings: &McpSettings) -> Res
             "stdio servers (commands run on the server) are disabled on this instance; an \
              operator can allow them with mcp.allow_stdio",
         )),
-        McpProtocol::Stdio => Ok(()),
+        McpProtocol::Stdio => {
+            mcp::check_command_line(uri).map_err(|message| Invalid::new("uri", message))
+        }
         McpProtocol::Http | McpProtocol::Sse => ssrf::check_blocking(uri, guard(settings))
             .map(|_| ())
             .map_err(|e| Invalid::new("uri", e.0)),

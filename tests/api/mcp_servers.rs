@@ -553,14 +553,63 @@ async fn stdio_servers_are_refused_unless_the_instance_allows_them() {
 
     let app = spawn_app_with_config("[mcp]\nallow_stdio = true\n").await;
     let admin = tenant_with(&app, "acme", "admin");
+    let (status, res) = api(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/mcp-servers",
+        Some(json!({ "name": "piped", "protocol": "stdio", "uri": "server | tee log" })),
+    )
+    .await;
+    assert_refused_uri(status, &res, "a shell pipeline");
     let server = create(&app, &admin, "fs", "stdio", "npx -y server-filesystem /tmp").await;
+    assert_eq!(server["protocol"], "stdio");
+}
+
+/// A stdio MCP server as a shell script: one JSON-RPC message per line, as the transport says.
+const STDIO_SERVER: &str = r#"
+while IFS= read -r line; do
+  case "$line" in
+    *'"initialize"'*) echo '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-03-26","capabilities":{"tools":{}},"serverInfo":{"name":"sh"}}}' ;;
+    *'"tools/list"'*) echo '{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"a","inputSchema":{"type":"object"}},{"name":"b","inputSchema":{"type":"object"}}]}}' ;;
+  esac
+done
+"#;
+
+#[tokio::test]
+async fn a_stdio_server_is_run_and_pinged_when_the_instance_allows_it() {
+    let app = spawn_app_with_config("[mcp]\nallow_stdio = true\nping_timeout_ms = 5000\n").await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let script = app.data_path().join("fake stdio server.sh");
+    std::fs::write(&script, STDIO_SERVER).expect("script written");
+    let server = create(
+        &app,
+        &admin,
+        "script",
+        "stdio",
+        &format!("sh '{}'", script.display()),
+    )
+    .await;
+    let missing = create(
+        &app,
+        &admin,
+        "missing",
+        "stdio",
+        "/nonexistent/mcp-server --stdio",
+    )
+    .await;
+
     let pinged = ping(&app, &admin, &server).await;
-    assert_eq!(pinged["status"], "error");
+    let failed = ping(&app, &admin, &missing).await;
+
+    assert_eq!(pinged["status"], "connected", "{pinged}");
+    assert_eq!(pinged["tool_count"], 2);
+    assert_eq!(failed["status"], "error");
     assert!(
-        pinged["error_message"]
+        failed["error_message"]
             .as_str()
-            .is_some_and(|m| m.contains("stdio ping not supported")),
-        "{pinged}"
+            .is_some_and(|m| m.contains("cannot start the command")),
+        "{failed}"
     );
 }
 

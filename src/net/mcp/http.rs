@@ -1,16 +1,4 @@
-//! A small MCP client that "pings" a configured server: it connects, runs the `initialize`
-//! handshake and lists the server's tools, and reports how many there are, or why it failed.
-//!
-//! Two transports are spoken (MCP specification 2025-03-26 and later):
-//! - Streamable HTTP (`http`): every JSON-RPC message is a POST to the server's one URL; the
-//!   reply is `application/json` or a `text/event-stream` carrying it; the session id the
-//!   server hands out in `Mcp-Session-Id` goes on every later request.
-//! - HTTP+SSE, the older transport (`sse`): a GET opens an event stream whose first `endpoint`
-//!   event names where to POST; replies arrive on the stream.
-//!
-//! Every connection goes only to the addresses the SSRF guard checked (a resolver that knows
-//! nothing else), redirects are not followed, the whole ping has a deadline and every response
-//! is read up to a size cap.
+//! The two HTTP transports: Streamable HTTP and the older HTTP+SSE.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -22,145 +10,12 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::sse::{SseEvent, SseParser};
-use super::ssrf::{self, CheckedUrl, Policy};
+use super::{PingError, PingSettings, Rpc, Transport, find_response, protocol};
+use crate::net::sse::{SseEvent, SseParser};
+use crate::net::ssrf::CheckedUrl;
 
-/// The protocol version the client asks for (servers answer with the one they speak).
-pub const PROTOCOL_VERSION: &str = "2025-03-26";
-/// Pages of `tools/list` followed before giving up (a server that pages forever).
-const MAX_TOOL_PAGES: usize = 50;
 const SESSION_HEADER: &str = "mcp-session-id";
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
-
-/// Which transport a server speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    StreamableHttp,
-    Sse,
-}
-
-/// How a ping runs.
-#[derive(Debug, Clone, Copy)]
-pub struct PingSettings {
-    pub policy: Policy,
-    /// Deadline of the whole ping.
-    pub timeout: Duration,
-    /// Most bytes read from any one response (or from the event stream in all).
-    pub max_response_bytes: usize,
-}
-
-/// What a successful ping learned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PingReport {
-    pub tool_count: u32,
-    /// `serverInfo.name` from the handshake, if the server gave one.
-    pub server_name: Option<String>,
-}
-
-/// Why a ping failed; the message is what the server's `error_message` shows.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PingError {
-    #[error("refused by the SSRF guard: the uri {0}")]
-    Refused(String),
-    #[error("no answer within {0} ms")]
-    Timeout(u64),
-    #[error("cannot connect: {0}")]
-    Connect(String),
-    #[error("the server answered HTTP {0}")]
-    Status(u16),
-    #[error("the server's response is larger than {0} bytes")]
-    TooLarge(usize),
-    #[error("the server broke the MCP protocol: {0}")]
-    Protocol(String),
-    #[error("the server returned JSON-RPC error {code}: {message}")]
-    Rpc { code: i64, message: String },
-}
-
-fn protocol(message: impl Into<String>) -> PingError {
-    PingError::Protocol(message.into())
-}
-
-/// Pings the MCP server at `uri`.
-pub async fn ping(
-    transport: Transport,
-    uri: &str,
-    settings: PingSettings,
-) -> Result<PingReport, PingError> {
-    let millis = settings.timeout.as_millis() as u64;
-    match tokio::time::timeout(settings.timeout, ping_inner(transport, uri, settings)).await {
-        Ok(result) => result,
-        Err(_) => Err(PingError::Timeout(millis)),
-    }
-}
-
-async fn ping_inner(
-    transport: Transport,
-    uri: &str,
-    settings: PingSettings,
-) -> Result<PingReport, PingError> {
-    let checked = ssrf::resolve(uri, settings.policy)
-        .await
-        .map_err(|e| PingError::Refused(e.0))?;
-    let client = client_for(&checked, settings.timeout)?;
-    let mut session = match transport {
-        Transport::StreamableHttp => Session::streamable(client, checked.url, settings),
-        Transport::Sse => Session::sse(client, &checked, settings).await?,
-    };
-    let result = handshake_and_list(&mut session).await;
-    session.close().await;
-    result
-}
-
-async fn handshake_and_list(session: &mut Session) -> Result<PingReport, PingError> {
-    let init = session
-        .request(
-            "initialize",
-            json!({
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": { "name": "agenthq", "version": crate::VERSION },
-            }),
-        )
-        .await?;
-    let version = init["protocolVersion"]
-        .as_str()
-        .ok_or_else(|| protocol("the initialize result has no protocolVersion"))?;
-    session.protocol_version = HeaderValue::from_str(version).ok();
-    let server_name = init["serverInfo"]["name"].as_str().map(str::to_owned);
-    let has_tools = init["capabilities"].get("tools").is_some();
-    session.notify("notifications/initialized").await?;
-    if !has_tools {
-        return Ok(PingReport {
-            tool_count: 0,
-            server_name,
-        });
-    }
-    let mut tool_count: u32 = 0;
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_TOOL_PAGES {
-        let params = match &cursor {
-            Some(c) => json!({ "cursor": c }),
-            None => json!({}),
-        };
-        let page = session.request("tools/list", params).await?;
-        let tools = page["tools"]
-            .as_array()
-            .ok_or_else(|| protocol("the tools/list result has no tools array"))?;
-        tool_count = tool_count.saturating_add(tools.len() as u32);
-        match page["nextCursor"].as_str() {
-            Some(next) if !next.is_empty() => cursor = Some(next.to_owned()),
-            _ => {
-                return Ok(PingReport {
-                    tool_count,
-                    server_name,
-                });
-            }
-        }
-    }
-    Err(protocol(format!(
-        "tools/list returned more than {MAX_TOOL_PAGES} pages"
-    )))
-}
 
 /// A resolver that knows only the checked host's checked addresses: the client cannot reach
 /// anything else, whatever DNS says by the time it connects.
@@ -291,33 +146,8 @@ impl EventStream {
     }
 }
 
-/// The result of the JSON-RPC response with `id` in `message` (a message or a batch), if
-/// there is one.
-fn find_response(message: &Value, id: u64) -> Option<Result<Value, PingError>> {
-    let one = |m: &Value| -> Option<Result<Value, PingError>> {
-        if m.get("id").and_then(Value::as_u64) != Some(id) {
-            return None;
-        }
-        if let Some(error) = m.get("error") {
-            return Some(Err(PingError::Rpc {
-                code: error["code"].as_i64().unwrap_or(0),
-                message: error["message"].as_str().unwrap_or("").to_owned(),
-            }));
-        }
-        Some(
-            m.get("result")
-                .cloned()
-                .ok_or_else(|| protocol(format!("the response to request {id} has no result"))),
-        )
-    };
-    match message {
-        Value::Array(batch) => batch.iter().find_map(one),
-        single => one(single),
-    }
-}
-
 /// One connection to a server, of either transport.
-struct Session {
+pub(super) struct Session {
     client: Client,
     /// Where JSON-RPC messages are POSTed.
     endpoint: Url,
@@ -332,6 +162,20 @@ struct Session {
 }
 
 impl Session {
+    /// Connects to a checked URL: Streamable HTTP connects lazily (on the first POST); HTTP+SSE
+    /// opens its event stream now.
+    pub(super) async fn connect(
+        transport: Transport,
+        checked: &CheckedUrl,
+        settings: PingSettings,
+    ) -> Result<Self, PingError> {
+        let client = client_for(checked, settings.timeout)?;
+        match transport {
+            Transport::Sse => Session::sse(client, checked, settings).await,
+            _ => Ok(Session::streamable(client, checked.url.clone(), settings)),
+        }
+    }
+
     fn streamable(client: Client, endpoint: Url, settings: PingSettings) -> Self {
         Session {
             client,
@@ -415,7 +259,23 @@ impl Session {
         Ok(res)
     }
 
-    /// Sends a request and returns its result.
+    /// Ends a Streamable HTTP session politely (best effort: a server may not support it).
+    pub(super) async fn close(self) {
+        if self.stream.is_some() {
+            return; // HTTP+SSE: dropping the stream ends the session
+        }
+        if let Some(id) = &self.session_id {
+            let _ = self
+                .client
+                .delete(self.endpoint.clone())
+                .header(SESSION_HEADER, id.clone())
+                .send()
+                .await;
+        }
+    }
+}
+
+impl Rpc for Session {
     async fn request(&mut self, method: &str, params: Value) -> Result<Value, PingError> {
         let id = self.next_id;
         self.next_id += 1;
@@ -451,7 +311,6 @@ impl Session {
         })
     }
 
-    /// Sends a notification (no reply expected beyond an accepting status).
     async fn notify(&mut self, method: &str) -> Result<(), PingError> {
         let body = json!({ "jsonrpc": "2.0", "method": method });
         let mut res = self.send(&body).await?;
@@ -463,58 +322,7 @@ impl Session {
             .map(|_| ())
     }
 
-    /// Ends a Streamable HTTP session politely (best effort: a server may not support it).
-    async fn close(self) {
-        if self.stream.is_some() {
-            return; // HTTP+SSE: dropping the stream ends the session
-        }
-        if let Some(id) = &self.session_id {
-            let _ = self
-                .client
-                .delete(self.endpoint.clone())
-                .header(SESSION_HEADER, id.clone())
-                .send()
-                .await;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_response_is_found_by_id_in_a_message_or_a_batch() {
-        let ok = json!({ "jsonrpc": "2.0", "id": 2, "result": { "tools": [] } });
-        assert_eq!(find_response(&ok, 2), Some(Ok(json!({ "tools": [] }))));
-        assert_eq!(find_response(&ok, 3), None);
-        let batch = json!([
-            { "jsonrpc": "2.0", "method": "notifications/message" },
-            { "jsonrpc": "2.0", "id": 7, "error": { "code": -32601, "message": "nope" } },
-        ]);
-        assert_eq!(
-            find_response(&batch, 7),
-            Some(Err(PingError::Rpc {
-                code: -32601,
-                message: "nope".into()
-            }))
-        );
-    }
-
-    #[tokio::test]
-    async fn a_ping_to_a_blocked_address_is_refused_before_any_connection() {
-        let settings = PingSettings {
-            policy: Policy::default(),
-            timeout: Duration::from_secs(5),
-            max_response_bytes: 1024,
-        };
-        let err = ping(
-            Transport::StreamableHttp,
-            "http://127.0.0.1:9/mcp",
-            settings,
-        )
-        .await
-        .unwrap_err();
-        assert!(matches!(err, PingError::Refused(_)), "{err}");
+    fn negotiated(&mut self, version: &str) {
+        self.protocol_version = HeaderValue::from_str(version).ok();
     }
 }
