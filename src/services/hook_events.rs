@@ -113,16 +113,20 @@ pub fn enforce_retention(
     store.prune_hook_events(now - policy.max_age, policy.max_rows)
 }
 
-/// Runs [`enforce_retention`] for each of `tenants`; a tenant that fails is logged and
-/// skipped. Returns how many events were deleted in all.
+/// Runs [`enforce_retention`] for each of `tenants` until `stopping()` says to stop; a tenant
+/// that fails is logged and skipped. Returns how many events were deleted in all.
 pub fn enforce_retention_for(
     databases: &dyn TenantDatabases,
     tenants: &[TenantId],
     policy: RetentionPolicy,
     now: DateTime<Utc>,
+    stopping: impl Fn() -> bool,
 ) -> u64 {
     let mut deleted = 0;
     for &tenant in tenants {
+        if stopping() {
+            break;
+        }
         match databases
             .open(tenant)
             .and_then(|store| enforce_retention(&*store, policy, now))

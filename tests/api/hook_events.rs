@@ -1,7 +1,8 @@
 //! Agent hook events over HTTP, and their retention.
 
-use agenthq::domain::hook_event::RetentionPolicy;
+use agenthq::domain::hook_event::{HookEventFilter, RetentionPolicy};
 use agenthq::services::hook_events::enforce_retention;
+use agenthq::store::HookEventRepo;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -305,4 +306,41 @@ async fn retention_keeps_the_newest_rows_and_deletes_what_is_too_old() {
     assert_eq!((report.deleted_by_age, report.deleted_by_count), (2, 0));
     let (_, page) = api(&app, &member, Method::GET, "/api/events", None).await;
     assert_eq!(page["items"], json!([]));
+}
+
+#[tokio::test]
+async fn the_server_applies_retention_by_itself_every_interval() {
+    // Arrange: a one-second interval and room for one event per tenant.
+    let app = spawn_app_with_config(
+        "[hook_events]\nretention_interval_secs = 1\nmax_rows_per_tenant = 1\n",
+    )
+    .await;
+    let member = tenant_with(&app, "acme", "member");
+    let mut last = Value::Null;
+    for i in 0..3 {
+        last = post_events(&app, &member, pre_tool_use("s", &i.to_string())).await;
+    }
+
+    // Act: wait for the background task's next pass (polling the store, not the API: the
+    // tenant's rate limit would refuse a tight polling loop).
+    let tenant = app.state.directory.get("acme").expect("tenant");
+    let store = app.state.storage.tenants.open(tenant.id).expect("store");
+    let everything = HookEventFilter::parse(None, None, None, None, None, None).expect("filter");
+    let pruned = crate::helpers::eventually(std::time::Duration::from_secs(10), || {
+        let (store, filter) = (store.clone(), everything.clone());
+        async move {
+            tokio::task::spawn_blocking(move || store.hook_events(&filter))
+                .await
+                .expect("task")
+                .expect("read")
+                .len()
+                == 1
+        }
+    })
+    .await;
+
+    // Assert: the newest event stayed.
+    assert!(pruned.is_some(), "retention did not run");
+    let (_, page) = api(&app, &member, Method::GET, "/api/events", None).await;
+    assert_eq!(page["items"][0]["id"], last["ids"][0]);
 }
