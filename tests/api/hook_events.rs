@@ -2,7 +2,6 @@
 
 use agenthq::domain::hook_event::{HookEventFilter, RetentionPolicy};
 use agenthq::services::hook_events::enforce_retention;
-use agenthq::store::HookEventRepo;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
