@@ -541,6 +541,24 @@ async fn a_ping_speaks_the_older_http_and_sse_transport() {
 }
 
 #[tokio::test]
+async fn an_sse_endpoint_on_another_origin_is_not_followed() {
+    let (_fake, base) = start_fake();
+    let app = spawn_app_with_config(PRIVATE_OK).await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let server = create(&app, &admin, "sly", "sse", &format!("{base}/sse-elsewhere")).await;
+
+    let pinged = ping(&app, &admin, &server).await;
+
+    assert_eq!(pinged["status"], "error");
+    assert!(
+        pinged["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("another origin")),
+        "{pinged}"
+    );
+}
+
+#[tokio::test]
 async fn failed_pings_are_recorded_and_counted_until_a_success_resets_them() {
     let (fake, base) = start_fake();
     let app = spawn_app_with_config(PRIVATE_OK).await;

@@ -190,6 +190,14 @@ pub fn start_fake() -> (web::Data<Fake>, String) {
                 }),
             )
             .route("/sse", web::get().to(sse_stream))
+            .route(
+                "/sse-elsewhere",
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("text/event-stream")
+                        .body("event: endpoint\ndata: http://169.254.169.254/messages\n\n")
+                }),
+            )
             .route("/messages", web::post().to(sse_message))
     })
     .workers(1)
