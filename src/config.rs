@@ -73,6 +73,10 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     pub storage: StorageSettings,
     pub rate_limits: RateLimitSettings,
+    /// MCP server configurations: which targets may be saved and pinged, and how pings run.
+    pub mcp: McpSettings,
+    /// Agent hook events (`POST /api/events`): batch limits and retention.
+    pub hook_events: HookEventSettings,
     /// The first platform admin, for unattended installs (`AGENTHQ_ADMIN_EMAIL` and
     /// `AGENTHQ_ADMIN_PASSWORD`): created at start when no platform admin exists.
     pub bootstrap_admin: Option<(String, Secret)>,
@@ -136,6 +140,62 @@ impl Default for StorageSettings {
     }
 }
 
+/// `[mcp]`: what MCP server configurations may point at, and how a ping runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpSettings {
+    /// Whether `stdio` servers (a command line run on this host) may be configured. Off by
+    /// default: it lets tenant admins name programs for the server to run.
+    pub allow_stdio: bool,
+    /// Whether server URIs may point at loopback, private, link-local and other internal
+    /// addresses. Off by default (the SSRF guard); turn on only where every tenant admin is
+    /// trusted with the internal network (a single-team install, tests).
+    pub allow_private_networks: bool,
+    /// The whole ping (connect, initialize, list tools) must finish within this.
+    pub ping_timeout_ms: u64,
+    /// Largest response body a ping reads from a server.
+    pub max_response_bytes: usize,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        Self {
+            allow_stdio: false,
+            allow_private_networks: false,
+            ping_timeout_ms: 10_000,
+            max_response_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// `[hook_events]`: how many hook events a request may carry and how long they are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HookEventSettings {
+    /// Most events in one `POST /api/events`.
+    pub max_batch: usize,
+    /// Largest single event (bytes of its JSON).
+    pub max_event_bytes: usize,
+    /// Each tenant keeps at most this many events (the oldest go first).
+    pub max_rows_per_tenant: u64,
+    /// Events older than this are deleted.
+    pub max_age_days: u32,
+    /// How often the retention task runs.
+    pub retention_interval_secs: u64,
+}
+
+impl Default for HookEventSettings {
+    fn default() -> Self {
+        Self {
+            max_batch: 100,
+            max_event_bytes: 256 * 1024,
+            max_rows_per_tenant: 100_000,
+            max_age_days: 30,
+            retention_interval_secs: 3600,
+        }
+    }
+}
+
 /// The config file, as written by a user. Every key is optional; unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +214,10 @@ pub struct FileSettings {
     pub storage: Option<StorageSettings>,
     #[serde(default)]
     pub rate_limits: Option<RateLimitSettings>,
+    #[serde(default)]
+    pub mcp: Option<McpSettings>,
+    #[serde(default)]
+    pub hook_events: Option<HookEventSettings>,
 }
 
 /// Values from the environment and the command line (clap merges the two, flags first).
@@ -233,6 +297,22 @@ impl Settings {
             .map_err(|e| invalid("rate limits", e))?;
         if let Some(v) = o.max_open_tenants {
             storage.max_open_tenants = v;
+        }
+        let mcp = file.mcp.unwrap_or_default();
+        if mcp.ping_timeout_ms == 0 || mcp.max_response_bytes == 0 {
+            return Err(invalid(
+                "mcp",
+                "ping_timeout_ms and max_response_bytes must be greater than 0",
+            ));
+        }
+        let hook_events = file.hook_events.unwrap_or_default();
+        if hook_events.max_batch == 0
+            || hook_events.max_event_bytes == 0
+            || hook_events.max_rows_per_tenant == 0
+            || hook_events.max_age_days == 0
+            || hook_events.retention_interval_secs == 0
+        {
+            return Err(invalid("hook_events", "every limit must be greater than 0"));
         }
 
         let data_dir = o
@@ -322,6 +402,8 @@ impl Settings {
             trusted_proxies,
             storage,
             rate_limits,
+            mcp,
+            hook_events,
             bootstrap_admin,
         })
     }
@@ -628,6 +710,36 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("rate_limits.free"), "{err}");
+    }
+
+    #[test]
+    fn mcp_and_hook_event_sections_come_from_the_file() {
+        let s = Settings::load(Overrides::default()).unwrap();
+        assert!(!s.mcp.allow_stdio && !s.mcp.allow_private_networks);
+        assert_eq!(s.hook_events.max_batch, 100);
+
+        let f = config_file(
+            "[mcp]\nallow_stdio = true\nping_timeout_ms = 500\n[hook_events]\nmax_batch = 5\nmax_age_days = 2\n",
+        );
+        let s = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.mcp.allow_stdio);
+        assert!(!s.mcp.allow_private_networks, "unset keys keep defaults");
+        assert_eq!(s.mcp.ping_timeout_ms, 500);
+        assert_eq!(s.hook_events.max_batch, 5);
+        assert_eq!(s.hook_events.max_age_days, 2);
+
+        let f = config_file("[hook_events]\nmax_batch = 0\n");
+        let err = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("hook_events"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod data_dir;
 pub mod domain;
 pub mod failpoint;
+pub mod net;
 pub mod ops;
 pub mod realtime;
 pub mod secrets;

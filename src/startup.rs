@@ -232,6 +232,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let poll = Duration::from_millis(self.state.settings.storage.registry_poll_ms);
+        let retention = tokio::spawn(enforce_hook_event_retention(
+            self.state.clone(),
+            stop_rx.clone(),
+        ));
         let watcher = tokio::spawn(watch_registry(self.state.clone(), poll, stop_rx));
 
         let handle = self.server.handle();
@@ -248,6 +252,9 @@ impl Application {
         let _ = stop_tx.send(true);
         if let Err(e) = watcher.await {
             tracing::error!(error = %e, "registry watcher failed");
+        }
+        if let Err(e) = retention.await {
+            tracing::error!(error = %e, "hook event retention task failed");
         }
         let storage = self.state.storage.clone();
         tokio::task::spawn_blocking(move || storage.close())
@@ -382,6 +389,54 @@ async fn watch_registry(
                     healthy = false;
                 }
             }
+        }
+    }
+}
+
+/// Applies the hook event retention of `[hook_events]` to every active tenant once per
+/// `retention_interval_secs` (the first pass one interval after start, so a restart does not
+/// open every tenant database at once). A pass stops early, between tenants, on shutdown.
+///
+/// NOTE: a pass opens each active tenant's database, which can push busier tenants out of the
+/// pool cache for a moment; once an hour (the default) that costs less than keeping track of
+/// which tenants received events.
+async fn enforce_hook_event_retention(state: web::Data<AppState>, mut stop: watch::Receiver<bool>) {
+    use crate::domain::TenantStatus;
+    use crate::domain::hook_event::RetentionPolicy;
+    let settings = &state.settings.hook_events;
+    let policy = RetentionPolicy {
+        max_rows: settings.max_rows_per_tenant,
+        max_age: chrono::Duration::days(i64::from(settings.max_age_days)),
+    };
+    let period = Duration::from_secs(settings.retention_interval_secs);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let tenants: Vec<_> = state
+            .directory
+            .all()
+            .values()
+            .filter(|t| t.status == TenantStatus::Active)
+            .map(|t| t.id)
+            .collect();
+        let (s, stop) = (state.clone(), stop.clone());
+        let pass = tokio::task::spawn_blocking(move || {
+            crate::services::hook_events::enforce_retention_for(
+                &*s.storage.tenants,
+                &tenants,
+                policy,
+                crate::domain::now(),
+                || *stop.borrow(),
+            )
+        });
+        match pass.await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "hook event retention deleted old events"),
+            Err(e) => tracing::error!(error = %e, "hook event retention pass failed"),
         }
     }
 }
