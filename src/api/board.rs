@@ -7,7 +7,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::ApiError;
 use super::extract::Deferred;
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
 use super::service::run;
@@ -69,6 +69,7 @@ pub struct ListQuery {
     tag = "board",
     params(ListQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of board items, newest first", body = BoardItemPage),
         (status = 400, description = "A query parameter is invalid (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -101,6 +102,7 @@ pub async fn list(
     tag = "board",
     request_body = NewBoardItem,
     responses(
+        TenantErrors,
         (status = 201, description = "The new item", body = BoardItem),
         (status = 400, description = "A field is invalid or `author_agent` names no agent", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -130,6 +132,7 @@ pub async fn create(
     params(("id" = String, Path, description = "The item's id")),
     request_body = BoardItemPatch,
     responses(
+        TenantErrors,
         (status = 200, description = "The updated item", body = BoardItem),
         (status = 400, description = "A field is invalid (`details.fields` names it)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -160,6 +163,7 @@ pub async fn update(
     tag = "board",
     params(("id" = String, Path, description = "The item's id")),
     responses(
+        TenantErrors,
         (status = 200, description = "The archived item", body = BoardItem),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Viewers cannot archive items", body = ErrorBody),

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
 use super::service::run;
@@ -93,6 +93,7 @@ pub struct ReceiveQuery {
                        Code hook payload) or an array of them"
     ),
     responses(
+        TenantErrors,
         (status = 201, description = "The events were stored; their ids in the order posted", body = HookEventsReceived),
         (status = 400, description = "An event is invalid (`details.fields` names it, e.g. `body[3].hook_event_name`), or `agent_id`/`task_id` names nothing", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -168,6 +169,7 @@ pub struct ListQuery {
     tag = "records",
     params(ListQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of hook events, newest first", body = HookEventPage),
         (status = 400, description = "A query parameter is invalid", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),

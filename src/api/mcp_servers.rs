@@ -8,7 +8,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::ApiError;
 use super::extract::Deferred;
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
 use super::service::run;
@@ -75,6 +75,7 @@ pub struct ListQuery {
     tag = "settings",
     params(ListQuery),
     responses(
+        TenantErrors,
         (status = 200, description = "A page of MCP servers, by name", body = McpServerPage),
         (status = 400, description = "A query parameter is invalid", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -101,6 +102,7 @@ pub async fn list(
     tag = "settings",
     params(("id" = String, Path, description = "The server's id")),
     responses(
+        TenantErrors,
         (status = 200, description = "The server", body = McpServer),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not a member of the tenant", body = ErrorBody),
@@ -127,6 +129,7 @@ pub async fn get(
     tag = "settings",
     request_body = NewMcpServer,
     responses(
+        TenantErrors,
         (status = 201, description = "The new server (not pinged yet)", body = McpServer),
         (status = 400, description = "A field is invalid, e.g. a uri the SSRF guard refuses (`details.fields.uri`)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -161,6 +164,7 @@ pub async fn create(
     params(("id" = String, Path, description = "The server's id")),
     request_body = McpServerPatch,
     responses(
+        TenantErrors,
         (status = 200, description = "The updated server", body = McpServer),
         (status = 400, description = "A field is invalid, e.g. a uri the SSRF guard refuses (`details.fields.uri`)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
@@ -196,6 +200,7 @@ pub async fn update(
     tag = "settings",
     params(("id" = String, Path, description = "The server's id")),
     responses(
+        TenantErrors,
         (status = 204, description = "Removed"),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing settings", body = ErrorBody),
@@ -224,6 +229,7 @@ pub async fn delete(
     tag = "settings",
     params(("id" = String, Path, description = "The server's id")),
     responses(
+        TenantErrors,
         (status = 200, description = "The server with the ping's result recorded", body = McpServer),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow pinging servers", body = ErrorBody),

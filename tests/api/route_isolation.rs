@@ -89,11 +89,39 @@ async fn victim(app: &TestApp) -> Victim {
         json!({ "to": "globex-strategist", "body": "globex secret chat" }),
     )
     .await;
+    let board_item = victim_call(
+        app,
+        &token,
+        Method::POST,
+        "/api/board-items",
+        json!({ "type": "finding", "content": "globex secret finding" }),
+    )
+    .await;
+    // A public address literal: saving it resolves nothing and calls nothing.
+    let mcp_server = victim_call(
+        app,
+        &token,
+        Method::POST,
+        "/api/mcp-servers",
+        json!({ "name": "globex-secret-tools", "protocol": "http", "uri": "http://93.184.216.34/mcp" }),
+    )
+    .await;
+    let hooks = victim_call(
+        app,
+        &token,
+        Method::POST,
+        "/api/events",
+        json!({ "hook_event_name": "PreToolUse", "session_id": "globex-secret-session" }),
+    )
+    .await;
+    ids.push(hooks["ids"][0].as_str().expect("hook event id").to_owned());
     for (thing, field) in [
         (&agent, "id"),
         (&task, "id"),
         (&message, "id"),
         (&message, "thread_id"),
+        (&board_item, "id"),
+        (&mcp_server, "id"),
     ] {
         ids.push(thing[field].as_str().expect("an id").to_owned());
     }
@@ -111,6 +139,9 @@ async fn victim(app: &TestApp) -> Victim {
             "Globex Secret Strategist".into(),
             "globex secret merger plan".into(),
             "globex secret chat".into(),
+            "globex secret finding".into(),
+            "globex-secret-tools".into(),
+            "globex-secret-session".into(),
         ],
     }
 }
