@@ -134,11 +134,13 @@ curl -fsS -H "$AUTH" "$LIST_URL" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 assert len(d["items"]) == 50 and d["next_cursor"], "a full page with a cursor"
-print(f"  one page: {len(json.dumps(d, separators=(",", ":")))} bytes, {len(json.dumps(d["items"][0], separators=(",", ":")))} per task")'
+page, item = json.dumps(d, separators=(",", ":")), json.dumps(d["items"][0], separators=(",", ":"))
+print(f"  one page: {len(page)} bytes, {len(item)} per task")'
 curl -fsS "http://127.0.0.1:$BARE_PORT/api/tasks" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-print(f"  bare page: {len(json.dumps(d, separators=(",", ":")))} bytes, {len(json.dumps(d["items"][0], separators=(",", ":")))} per task")'
+page, item = json.dumps(d, separators=(",", ":")), json.dumps(d["items"][0], separators=(",", ":"))
+print(f"  bare page: {len(page)} bytes, {len(item)} per task")'
 
 echo "== A/B. GET /api/tasks?limit=50 and /api/tasks/board on $TASKS tasks vs bare =="
 echo "  $(nproc) cores shared by wrk (-t$THREADS) and the server; ${DURATION}s per run, $ROUNDS rounds"

@@ -9,6 +9,7 @@ mod auth;
 mod board;
 mod chat;
 mod cli;
+mod concurrent_writes;
 mod crash_safety;
 mod errors;
 mod helpers;

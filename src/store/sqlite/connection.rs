@@ -105,13 +105,19 @@ pub fn create_file(path: &Path, busy_timeout: Duration) -> Result<Connection, St
 /// Settings every connection gets. WAL lets readers proceed while one writer writes;
 /// `synchronous=NORMAL` is durable in WAL mode except for the last transactions before a power
 /// loss (never corruption); foreign keys are off by default in SQLite and we rely on them.
+/// `temp_store=MEMORY` keeps statement journals (what a savepoint, or a statement whose
+/// triggers write several rows, needs to undo itself) in memory: on disk they spilled to
+/// temporary files and were most of the `pwrite`s of a task creation (measured: ~40 per
+/// request, against ~10 for the WAL itself). They hold only pages the current transaction
+/// changed, so memory stays bounded by the largest transaction.
 fn configure(conn: &Connection, busy_timeout: Duration) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
-         PRAGMA foreign_keys = ON;",
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
     )
 }
 
