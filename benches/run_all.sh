@@ -4,6 +4,7 @@
 #   3+4  cargo bench --bench tenant_http   (cold vs warm first request; RSS with 1,000 tenants)
 #   5    benches/http.sh                   (wrk: /api/tenant vs bare actix-web, 64 and 1000 conns)
 #   A+B  benches/auth.sh                   (sign-in latency; authenticated vs anonymous route)
+#   4    benches/tasks.sh                  (task list and board on 100,000 tasks; creation over 10 tenants)
 # and tees everything, with the machine description, to $OUT (default bench-results-<time>.log
 # in the current directory).
 #
@@ -51,6 +52,7 @@ echo
 SKIP_BUILD=1 timeout 900 "$ROOT/benches/http.sh"
 echo
 SKIP_BUILD=1 timeout 900 "$ROOT/benches/auth.sh"
+SKIP_BUILD=1 timeout 1200 "$ROOT/benches/tasks.sh"
 
 echo
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) after the run"
