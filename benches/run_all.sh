@@ -4,7 +4,7 @@
 #   3+4  cargo bench --bench tenant_http   (cold vs warm first request; RSS with 1,000 tenants)
 #   5    benches/http.sh                   (wrk: /api/tenant vs bare actix-web, 64 and 1000 conns)
 #   A+B  benches/auth.sh                   (sign-in latency; authenticated vs anonymous route)
-#   4    benches/tasks.sh                  (task list and board on 100,000 tasks; creation over 10 tenants)
+#   D4   benches/tasks.sh                  (task list and board on 100,000 tasks; creation over 10 tenants)
 # and tees everything, with the machine description, to $OUT (default bench-results-<time>.log
 # in the current directory).
 #
