@@ -117,8 +117,6 @@ impl ListQuery {
         TenantErrors,
         (status = 200, description = "A page of agents", body = AgentPage),
         (status = 400, description = "A bad filter, limit or cursor (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -145,11 +143,8 @@ pub async fn list(
         TenantErrors,
         (status = 201, description = "The new agent", body = Agent),
         (status = 400, description = "A field is invalid or names nothing (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow creating agents", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -172,8 +167,6 @@ pub async fn create(
     responses(
         TenantErrors,
         (status = 200, description = "The agent", body = Agent),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
         (status = 404, description = "No such agent", body = ErrorBody),
     )
 )]
@@ -200,12 +193,9 @@ pub async fn get(
         TenantErrors,
         (status = 200, description = "The updated agent", body = Agent),
         (status = 400, description = "A field is invalid, names nothing or would create a cycle (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing agents", body = ErrorBody),
         (status = 404, description = "No such agent", body = ErrorBody),
         (status = 409, description = "The new name is taken, the status of a running agent was to change, or the chart changed meanwhile", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -231,7 +221,6 @@ pub async fn update(
     responses(
         TenantErrors,
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow deleting agents", body = ErrorBody),
         (status = 404, description = "No such agent", body = ErrorBody),
         (status = 409, description = "The agent is running", body = ErrorBody),
@@ -258,8 +247,6 @@ pub async fn delete(
     responses(
         TenantErrors,
         (status = 200, description = "The merged tool permissions, by name", body = AgentToolPermissions),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
         (status = 404, description = "No such agent", body = ErrorBody),
     )
 )]
@@ -289,12 +276,9 @@ pub async fn tool_permissions(
         TenantErrors,
         (status = 200, description = "The merged tool permissions, by name", body = AgentToolPermissions),
         (status = 400, description = "A tool is unknown or a value is not true/false/null (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing tool permissions", body = ErrorBody),
         (status = 404, description = "No such agent", body = ErrorBody),
         (status = 409, description = "A tool permission was removed meanwhile", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
     )
 )]
 pub async fn update_tool_permissions(
@@ -321,8 +305,6 @@ pub async fn update_tool_permissions(
     responses(
         TenantErrors,
         (status = 200, description = "The org chart", body = OrgChart),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
     )
 )]
 pub async fn org(

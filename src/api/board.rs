@@ -72,9 +72,6 @@ pub struct ListQuery {
         TenantErrors,
         (status = 200, description = "A page of board items, newest first", body = BoardItemPage),
         (status = 400, description = "A query parameter is invalid (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -105,11 +102,7 @@ pub async fn list(
         TenantErrors,
         (status = 201, description = "The new item", body = BoardItem),
         (status = 400, description = "A field is invalid or `author_agent` names no agent", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Viewers cannot post", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -135,12 +128,8 @@ pub async fn create(
         TenantErrors,
         (status = 200, description = "The updated item", body = BoardItem),
         (status = 400, description = "A field is invalid (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Viewers cannot change items", body = ErrorBody),
         (status = 404, description = "No such item", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -165,11 +154,9 @@ pub async fn update(
     responses(
         TenantErrors,
         (status = 200, description = "The archived item", body = BoardItem),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Viewers cannot archive items", body = ErrorBody),
         (status = 404, description = "No such item", body = ErrorBody),
         (status = 409, description = "The item is already archived", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn archive(

@@ -84,8 +84,6 @@ impl From<Page<Message>> for MessagePage {
         TenantErrors,
         (status = 200, description = "A page of threads", body = ThreadPage),
         (status = 400, description = "`limit` or `cursor` is invalid", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
     )
 )]
 pub async fn threads(
@@ -109,8 +107,6 @@ pub async fn threads(
         TenantErrors,
         (status = 200, description = "A page of messages", body = MessagePage),
         (status = 400, description = "`limit` or `cursor` is invalid", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
         (status = 404, description = "No such thread", body = ErrorBody),
     )
 )]
@@ -138,7 +134,6 @@ pub async fn messages(
         TenantErrors,
         (status = 201, description = "The message", body = Message),
         (status = 400, description = "A field is invalid, or `to` names no agent", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow sending messages", body = ErrorBody),
         (status = 404, description = "No such thread", body = ErrorBody),
     )
@@ -167,7 +162,6 @@ pub async fn post(
         TenantErrors,
         (status = 200, description = "The updated message", body = Message),
         (status = 400, description = "A field is invalid", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow it, or the caller did not write the message", body = ErrorBody),
         (status = 404, description = "No such message", body = ErrorBody),
         (status = 409, description = "An agent's or the platform's message cannot be edited", body = ErrorBody),
@@ -199,7 +193,6 @@ pub async fn update(
     responses(
         TenantErrors,
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow deleting messages", body = ErrorBody),
         (status = 404, description = "No such message", body = ErrorBody),
     )

@@ -96,11 +96,7 @@ pub struct ReceiveQuery {
         TenantErrors,
         (status = 201, description = "The events were stored; their ids in the order posted", body = HookEventsReceived),
         (status = 400, description = "An event is invalid (`details.fields` names it, e.g. `body[3].hook_event_name`), or `agent_id`/`task_id` names nothing", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Viewers cannot post events", body = ErrorBody),
-        (status = 413, description = "The body, one event, or the number of events is over the limit (`details` says which)", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn receive(
@@ -172,9 +168,6 @@ pub struct ListQuery {
         TenantErrors,
         (status = 200, description = "A page of hook events, newest first", body = HookEventPage),
         (status = 400, description = "A query parameter is invalid", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn list(

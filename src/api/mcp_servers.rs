@@ -78,9 +78,6 @@ pub struct ListQuery {
         TenantErrors,
         (status = 200, description = "A page of MCP servers, by name", body = McpServerPage),
         (status = 400, description = "A query parameter is invalid", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -104,10 +101,7 @@ pub async fn list(
     responses(
         TenantErrors,
         (status = 200, description = "The server", body = McpServer),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn get(
@@ -132,12 +126,8 @@ pub async fn get(
         TenantErrors,
         (status = 201, description = "The new server (not pinged yet)", body = McpServer),
         (status = 400, description = "A field is invalid, e.g. a uri the SSRF guard refuses (`details.fields.uri`)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing settings", body = ErrorBody),
         (status = 409, description = "A server with this name exists", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -167,13 +157,9 @@ pub async fn create(
         TenantErrors,
         (status = 200, description = "The updated server", body = McpServer),
         (status = 400, description = "A field is invalid, e.g. a uri the SSRF guard refuses (`details.fields.uri`)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing settings", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
         (status = 409, description = "Another server has this name", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -202,10 +188,8 @@ pub async fn update(
     responses(
         TenantErrors,
         (status = 204, description = "Removed"),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing settings", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn delete(
@@ -231,10 +215,8 @@ pub async fn delete(
     responses(
         TenantErrors,
         (status = 200, description = "The server with the ping's result recorded", body = McpServer),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow pinging servers", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
-        (status = 429, description = "The tenant's request quota is used up", body = ErrorBody),
     )
 )]
 pub async fn ping(

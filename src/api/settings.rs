@@ -135,8 +135,6 @@ pub struct ToolPermissionQuery {
         TenantErrors,
         (status = 200, description = "A page of tool permissions", body = ToolPermissionPage),
         (status = 400, description = "A bad limit or cursor (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
     )
 )]
 pub async fn list_tool_permissions(
@@ -164,11 +162,8 @@ pub async fn list_tool_permissions(
         TenantErrors,
         (status = 201, description = "The new tool permission", body = ToolPermission),
         (status = 400, description = "A field is invalid (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing settings", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
     )
 )]
 pub async fn create_tool_permission(
@@ -194,8 +189,6 @@ pub async fn create_tool_permission(
     responses(
         TenantErrors,
         (status = 200, description = "The tool permission", body = ToolPermission),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
         (status = 404, description = "No such tool permission", body = ErrorBody),
     )
 )]
@@ -224,12 +217,9 @@ pub async fn get_tool_permission(
         TenantErrors,
         (status = 200, description = "The updated tool permission", body = ToolPermission),
         (status = 400, description = "A field is invalid (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing settings", body = ErrorBody),
         (status = 404, description = "No such tool permission", body = ErrorBody),
         (status = 409, description = "The new name is taken", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not JSON", body = ErrorBody),
     )
 )]
 pub async fn update_tool_permission(
@@ -257,7 +247,6 @@ pub async fn update_tool_permission(
     responses(
         TenantErrors,
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing settings", body = ErrorBody),
         (status = 404, description = "No such tool permission", body = ErrorBody),
     )

@@ -100,8 +100,6 @@ impl From<Page<TaskEvent>> for TaskEventPage {
         TenantErrors,
         (status = 200, description = "A page of tasks, newest first", body = TaskPage),
         (status = 400, description = "A filter is invalid (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -125,7 +123,6 @@ pub async fn list(
         TenantErrors,
         (status = 201, description = "The new task", body = Task),
         (status = 400, description = "A field is invalid, or `assignee`/`parent_id` names nothing", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow creating tasks", body = ErrorBody),
     )
 )]
@@ -151,8 +148,6 @@ pub async fn create(
         TenantErrors,
         (status = 200, description = "The board", body = Board),
         (status = 400, description = "`limit` is invalid", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
     )
 )]
 pub async fn board(
@@ -175,8 +170,6 @@ pub async fn board(
     responses(
         TenantErrors,
         (status = 200, description = "The task", body = Task),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
         (status = 404, description = "No such task", body = ErrorBody),
     )
 )]
@@ -204,7 +197,6 @@ pub async fn get(
         TenantErrors,
         (status = 200, description = "The updated task", body = Task),
         (status = 400, description = "A field is invalid (`details.fields` names it)", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing tasks", body = ErrorBody),
         (status = 404, description = "No such task", body = ErrorBody),
         (status = 409, description = "Not allowed in the task's status (`details.status`, `details.allowed`)", body = ErrorBody),
@@ -232,7 +224,6 @@ pub async fn update(
     responses(
         TenantErrors,
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow deleting tasks", body = ErrorBody),
         (status = 404, description = "No such task", body = ErrorBody),
         (status = 409, description = "The task is running", body = ErrorBody),
@@ -260,7 +251,6 @@ pub async fn delete(
         TenantErrors,
         (status = 200, description = "The task, now cancelled", body = Task),
         (status = 202, description = "The task, still running, with `cancel_requested`", body = Task),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing tasks", body = ErrorBody),
         (status = 404, description = "No such task", body = ErrorBody),
         (status = 409, description = "The task is already finished", body = ErrorBody),
@@ -290,7 +280,6 @@ pub async fn cancel(
     responses(
         TenantErrors,
         (status = 200, description = "The task, pending again", body = Task),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "The role does not allow changing tasks", body = ErrorBody),
         (status = 404, description = "No such task", body = ErrorBody),
         (status = 409, description = "The task is neither failed nor cancelled", body = ErrorBody),
@@ -318,8 +307,6 @@ pub async fn retry(
         TenantErrors,
         (status = 200, description = "A page of the task's events", body = TaskEventPage),
         (status = 400, description = "`limit` or `cursor` is invalid", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
         (status = 404, description = "No such task", body = ErrorBody),
     )
 )]
@@ -346,8 +333,6 @@ pub async fn events(
         TenantErrors,
         (status = 200, description = "A page of the agent's tasks", body = TaskPage),
         (status = 400, description = "A filter is invalid", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not a member of the tenant", body = ErrorBody),
         (status = 404, description = "No such agent", body = ErrorBody),
     )
 )]
