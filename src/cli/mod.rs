@@ -1,6 +1,7 @@
 //! The command line: parsing and dispatch. Each command lives in its own module with a `run`.
 
 mod audit;
+mod demo;
 mod migrate;
 mod serve;
 mod tenant;

@@ -29,9 +29,11 @@ pub fn run(settings: Settings, mode: Mode) -> anyhow::Result<()> {
         let shutdown = shutdown_signal();
         let listen = settings.listen;
         let app = Application::build(settings).await?;
-        if mode == Mode::Demo {
-            ensure_demo_tenant(&app).await?;
-        }
+        let demo_token = if mode == Mode::Demo {
+            ensure_demo_tenant(&app).await?
+        } else {
+            None
+        };
         tracing::info!(
             address = %listen,
             port = app.port(),
@@ -39,38 +41,49 @@ pub fn run(settings: Settings, mode: Mode) -> anyhow::Result<()> {
             "agenthq is listening"
         );
         if mode == Mode::Demo {
+            let addr = display_addr(listen, app.port());
             eprintln!(
-                "AgentHQ demo is running: try  curl -H 'X-Tenant: demo' http://{}/api/tenant",
-                display_addr(listen, app.port())
+                "AgentHQ demo is running: try  curl -H 'X-Tenant: demo' http://{addr}/api/tenant"
             );
+            if let Some(token) = demo_token {
+                eprintln!(
+                    "Tenant 'demo' was created with five agents and four tasks. Its owner's API \
+                     token (shown this once):\n  {token}\n  curl -H 'Authorization: Bearer \
+                     {token}' http://{addr}/api/org"
+                );
+            }
         }
         app.run_until_stopped(shutdown).await
     })
 }
 
-async fn ensure_demo_tenant(app: &Application) -> anyhow::Result<()> {
+/// Creates the tenant "demo" on first run and seeds it (see `cli::demo`); returns the owner's
+/// API token that one time (it is not stored in the clear anywhere).
+async fn ensure_demo_tenant(app: &Application) -> anyhow::Result<Option<String>> {
     let state = app.state();
-    let created = tokio::task::spawn_blocking(move || {
+    let token = tokio::task::spawn_blocking(move || {
         let slug = TenantSlug::parse("demo").map_err(|e| anyhow::anyhow!(e))?;
         match state.lifecycle.create(NewTenant {
             slug,
             name: Some("Demo organisation".into()),
             plan: Plan::Team,
         }) {
-            Ok(_) => {
+            Ok(tenant) => {
                 state.sync_directory_now()?;
-                Ok(true)
+                super::demo::seed(&state, &tenant)
+                    .context("cannot seed the demo tenant")
+                    .map(Some)
             }
-            Err(TenancyError::Conflict(_)) => Ok(false),
+            Err(TenancyError::Conflict(_)) => Ok(None),
             Err(e) => Err(anyhow::Error::new(e).context("cannot create the demo tenant")),
         }
     })
     .await
     .context("demo set-up task failed")??;
-    if created {
-        tracing::info!("created demo tenant 'demo'");
+    if token.is_some() {
+        tracing::info!("created and seeded demo tenant 'demo'");
     }
-    Ok(())
+    Ok(token)
 }
 
 fn display_addr(listen: std::net::SocketAddr, port: u16) -> String {

@@ -261,3 +261,66 @@ fn serve_logs_json_lines_and_stops_cleanly_on_sigterm() {
     );
     assert!(lines.iter().any(|l| l["message"] == "stopped"), "{err}");
 }
+
+#[tokio::test]
+async fn demo_seeds_an_organisation_and_prints_a_working_token() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agenthq"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--log", "warn"])
+        .env("AGENTHQ_DATA_DIR", data.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The demo prints its address, then the token line, then the curl line (read as they
+    // come: no fixed sleep).
+    let stderr = child.stderr.take().unwrap();
+    let (address, token) = tokio::task::spawn_blocking(move || {
+        let (mut address, mut token) = (None, None);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if let Some(at) = line.find("http://") {
+                let url = &line[at..];
+                address.get_or_insert(url[..url.find("/api").unwrap()].to_owned());
+            }
+            if let Some(t) = line.split_whitespace().find(|w| w.starts_with("ahq_")) {
+                token = Some(t.trim_matches('\'').to_owned());
+            }
+            if address.is_some() && token.is_some() {
+                break;
+            }
+        }
+        (
+            address.expect("address printed"),
+            token.expect("token printed"),
+        )
+    })
+    .await
+    .unwrap();
+
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let org: serde_json::Value = client
+        .get(format!("{address}/api/org"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(org["roots"][0]["name"], "ceo", "{org}");
+    assert_eq!(org["roots"][0]["reports"].as_array().map(Vec::len), Some(2));
+    let board: serde_json::Value = client
+        .get(format!("{address}/api/tasks/board"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(board["backlog"]["count"], 4, "{board}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
