@@ -86,25 +86,15 @@ pub struct ApiToken {
     #[serde(serialize_with = "crate::domain::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "serialize_opt_time")]
+    #[serde(serialize_with = "crate::domain::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "serialize_opt_time")]
+    #[serde(serialize_with = "crate::domain::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "serialize_opt_time")]
+    #[serde(serialize_with = "crate::domain::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<DateTime<Utc>>,
-}
-
-fn serialize_opt_time<S: serde::Serializer>(
-    t: &Option<DateTime<Utc>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => crate::domain::time::serialize(t, s),
-        None => s.serialize_none(),
-    }
 }
 
 impl ApiToken {

@@ -51,7 +51,7 @@ pub struct BoardItem {
     /// The user who posted it (null for an agent).
     pub author_user_id: Option<String>,
     /// When it was archived; archived items are hidden from the list unless asked for.
-    #[serde(serialize_with = "serialize_optional_time")]
+    #[serde(serialize_with = "super::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub archived_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "super::time::serialize")]
@@ -60,17 +60,6 @@ pub struct BoardItem {
     #[serde(serialize_with = "super::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
-}
-
-/// Serialises an optional time like every other time (RFC 3339, milliseconds), `null` if unset.
-pub(crate) fn serialize_optional_time<S: serde::Serializer>(
-    t: &Option<DateTime<Utc>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => super::time::serialize(t, s),
-        None => s.serialize_none(),
-    }
 }
 
 /// A page of board items, newest first.

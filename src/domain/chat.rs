@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Invalid;
-use super::task::serialize_opt_time;
 use super::text::{self, MAX_LONG_BYTES, MAX_SHORT_CHARS};
 
 /// Characters of a thread's last message shown in the thread list.
@@ -58,10 +57,10 @@ pub struct Message {
     pub kind: MessageKind,
     /// Whether a human has read it (`read_at` says when).
     pub read: bool,
-    #[serde(serialize_with = "serialize_opt_time")]
+    #[serde(serialize_with = "super::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub read_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "serialize_opt_time")]
+    #[serde(serialize_with = "super::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub edited_at: Option<DateTime<Utc>>,
     /// The task that asks the recipient agent to reply (messages humans send).

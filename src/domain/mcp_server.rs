@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Invalid;
-use super::board::serialize_optional_time;
 use super::text::{self, MAX_NAME_CHARS};
 
 /// Longest `uri` (characters).
@@ -91,7 +90,7 @@ pub struct McpServer {
     pub status: McpStatus,
     /// Tools the server listed at the last successful ping.
     pub tool_count: u32,
-    #[serde(serialize_with = "serialize_optional_time")]
+    #[serde(serialize_with = "super::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_ping_at: Option<DateTime<Utc>>,
     /// Why the last ping failed (null after a successful one).

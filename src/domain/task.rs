@@ -189,10 +189,10 @@ pub struct Task {
     #[serde(serialize_with = "super::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
-    #[serde(serialize_with = "serialize_opt_time")]
+    #[serde(serialize_with = "super::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "serialize_opt_time")]
+    #[serde(serialize_with = "super::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<DateTime<Utc>>,
 }
@@ -445,22 +445,6 @@ pub fn retry(from: TaskStatus) -> Result<(), IllegalTransition> {
 /// Statuses from which a task may be deleted: any but `running` (stop it first).
 pub fn may_delete(status: TaskStatus) -> bool {
     status != TaskStatus::Running
-}
-
-/// `#[serde(serialize_with = …)]` for optional times: RFC 3339 like every time, or null.
-pub(crate) fn serialize_opt_time<S: serde::Serializer>(
-    t: &Option<DateTime<Utc>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => super::time::serialize(t, s),
-        None => s.serialize_none(),
-    }
-}
-
-/// Micro-dollars (as stored) to US dollars (as sent).
-pub fn micros_to_usd(micros: i64) -> f64 {
-    micros as f64 / 1_000_000.0
 }
 
 #[cfg(test)]

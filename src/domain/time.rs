@@ -84,6 +84,18 @@ pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok,
     s.serialize_str(&format_rfc3339(t))
 }
 
+/// `#[serde(serialize_with = "crate::domain::time::serialize_opt")]` for optional times: like
+/// every time, or `null`.
+pub fn serialize_opt<S: serde::Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => serialize(t, s),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

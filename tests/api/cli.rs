@@ -274,27 +274,33 @@ async fn demo_seeds_an_organisation_and_prints_a_working_token() {
         .spawn()
         .unwrap();
     // The demo prints its address, then the token line, then the curl line (read as they
-    // come: no fixed sleep).
+    // come: no fixed sleep). The reader keeps draining stderr afterwards: a closed pipe would
+    // make the server's next log line fail.
     let stderr = child.stderr.take().unwrap();
-    let (address, token) = tokio::task::spawn_blocking(move || {
+    let (found, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let (mut address, mut token) = (None, None);
+        let mut sent = false;
         for line in std::io::BufReader::new(stderr).lines() {
-            let line = line.unwrap();
+            let Ok(line) = line else { break };
             if let Some(at) = line.find("http://") {
                 let url = &line[at..];
-                address.get_or_insert(url[..url.find("/api").unwrap()].to_owned());
+                if let Some(end) = url.find("/api") {
+                    address.get_or_insert(url[..end].to_owned());
+                }
             }
             if let Some(t) = line.split_whitespace().find(|w| w.starts_with("ahq_")) {
                 token = Some(t.trim_matches('\'').to_owned());
             }
-            if address.is_some() && token.is_some() {
-                break;
+            if !sent && address.is_some() && token.is_some() {
+                let _ = found.send((address.clone().unwrap(), token.clone().unwrap()));
+                sent = true;
             }
         }
-        (
-            address.expect("address printed"),
-            token.expect("token printed"),
-        )
+    });
+    let (address, token) = tokio::task::spawn_blocking(move || {
+        seen.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the demo printed its address and token")
     })
     .await
     .unwrap();

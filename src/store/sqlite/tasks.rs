@@ -8,7 +8,7 @@ use super::tenants::SqliteTenantStore;
 use crate::audit::AuditEntry;
 use crate::domain::task::{
     Board, BoardColumnItems, NewTaskEvent, Priority, SearchText, Task, TaskEvent, TaskFilter,
-    TaskStatus, micros_to_usd,
+    TaskStatus,
 };
 use crate::domain::{Page, PageRequest};
 use crate::store::StoreError;
@@ -42,7 +42,7 @@ fn task_from_row(r: &Row<'_>) -> Result<Task, StoreError> {
         delegator_id: r.get(8)?,
         parent_id: r.get(9)?,
         result: r.get(10)?,
-        cost_usd: micros_to_usd(r.get(11)?),
+        cost_usd: crate::domain::agent::UsdMicros::from_micros(r.get(11)?).usd(),
         input_tokens: r.get(12)?,
         output_tokens: r.get(13)?,
         num_turns: r.get(14)?,
