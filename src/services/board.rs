@@ -18,7 +18,7 @@ pub fn create(scope: &Scope, new: NewBoardItem, caller: String) -> Result<BoardI
     let new = new.validate()?;
     let (author_agent_id, author_user_id) = match &new.author_agent {
         Some(reference) => {
-            let id = scope.store.board_author_agent(reference)?.ok_or_else(|| {
+            let id = scope.store.agent_id(reference)?.ok_or_else(|| {
                 Invalid::new(
                     "author_agent",
                     format!("no agent with id or name '{reference}'"),

@@ -30,7 +30,7 @@ pub fn receive(
     about: Association,
 ) -> Result<HookEventsReceived, ServiceError> {
     let agent_id = match &about.agent {
-        Some(reference) => Some(scope.store.hook_event_agent(reference)?.ok_or_else(|| {
+        Some(reference) => Some(scope.store.agent_id(reference)?.ok_or_else(|| {
             Invalid::new(
                 "agent_id",
                 format!("no agent with id or name '{reference}'"),

@@ -24,6 +24,9 @@ pub struct DeletedAgent {
 pub trait AgentRepo {
     /// An agent by id or by name.
     fn agent(&self, id_or_name: &str) -> Result<Option<Agent>, StoreError>;
+    /// The id of the agent with this id, else with this name: how every other area resolves
+    /// a reference to an agent (assignees, recipients, authors, hook events).
+    fn agent_id(&self, id_or_name: &str) -> Result<Option<String>, StoreError>;
     /// A page of agents matching `filter`, in creation order (by id).
     fn list_agents(
         &self,

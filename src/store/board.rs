@@ -8,8 +8,6 @@ use crate::domain::board::{BoardFilter, BoardItem, BoardItemPatch};
 
 /// Board items of one tenant. Mutations take the audit entry and record it in the same transaction.
 pub trait BoardRepo {
-    /// The id of the agent `reference` names (its id or its name), if there is one.
-    fn board_author_agent(&self, reference: &str) -> Result<Option<String>, StoreError>;
     fn insert_board_item(&self, item: &BoardItem, audit: &AuditEntry) -> Result<(), StoreError>;
     /// One item; [`StoreError::NotFound`] if there is none with this id.
     fn board_item(&self, id: &str) -> Result<BoardItem, StoreError>;

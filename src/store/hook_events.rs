@@ -8,8 +8,6 @@ use crate::domain::hook_event::{HookEvent, HookEventFilter, RetentionReport};
 
 /// Agent hook events of one tenant. Mutations take the audit entry and record it in the same transaction.
 pub trait HookEventRepo {
-    /// The id of the agent `reference` names (its id or its name), if there is one.
-    fn hook_event_agent(&self, reference: &str) -> Result<Option<String>, StoreError>;
     /// Whether a task with this id exists.
     fn hook_event_task_exists(&self, id: &str) -> Result<bool, StoreError>;
     /// Stores a batch in one transaction with its one audit entry.

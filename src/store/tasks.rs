@@ -51,8 +51,6 @@ pub trait TaskRepo {
     /// A page of a task's events, oldest first; [`StoreError::NotFound`] for an unknown task.
     fn task_events(&self, task_id: &str, page: &PageRequest)
     -> Result<Page<TaskEvent>, StoreError>;
-    /// The id of the agent with this id or name.
-    fn agent_id(&self, id_or_name: &str) -> Result<Option<String>, StoreError>;
     /// Who gets a task that names no assignee: the workspace's default assignee (by id, or by
     /// name; if it still exists), else the root of the org chart (the oldest agent reporting to no one).
     fn default_assignee(&self) -> Result<Option<String>, StoreError>;

@@ -147,9 +147,30 @@ fn merged_tool_permissions(
     Ok(items)
 }
 
+/// The id of the agent with this id, else with this name.
+pub(super) fn agent_id(conn: &Connection, id_or_name: &str) -> Result<Option<String>, StoreError> {
+    for sql in [
+        "SELECT id FROM agents WHERE id = ?1",
+        "SELECT id FROM agents WHERE name = ?1",
+    ] {
+        let found: Option<String> = conn
+            .prepare_cached(sql)?
+            .query_row([id_or_name], |r| r.get(0))
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
 impl AgentRepo for SqliteTenantStore {
     fn agent(&self, id_or_name: &str) -> Result<Option<Agent>, StoreError> {
         read_agent(&*self.read()?, id_or_name)
+    }
+
+    fn agent_id(&self, id_or_name: &str) -> Result<Option<String>, StoreError> {
+        agent_id(&*self.read()?, id_or_name)
     }
 
     fn list_agents(

@@ -1,7 +1,7 @@
 //! SQL of board items in a tenant database.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
 use super::registry::{format_time, parse_time};
 use super::tenants::SqliteTenantStore;
@@ -12,18 +12,6 @@ use crate::store::board::BoardRepo;
 
 const COLUMNS: &str =
     "id, type, content, author_agent_id, author_user_id, archived_at, created_at, updated_at";
-
-/// The id of the agent with this id or name (shared with the hook events, which name agents
-/// the same way).
-pub(super) fn agent_id_by_ref(
-    conn: &Connection,
-    reference: &str,
-) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT id FROM agents WHERE id = ?1 OR name = ?1 LIMIT 1")?
-        .query_row([reference], |r| r.get(0))
-        .optional()?)
-}
 
 fn item_from_row(r: &Row<'_>) -> Result<BoardItem, StoreError> {
     let item_type: String = r.get(1)?;
@@ -52,10 +40,6 @@ fn read_item(conn: &Connection, id: &str) -> Result<BoardItem, StoreError> {
 }
 
 impl BoardRepo for SqliteTenantStore {
-    fn board_author_agent(&self, reference: &str) -> Result<Option<String>, StoreError> {
-        agent_id_by_ref(&*self.read()?, reference)
-    }
-
     fn insert_board_item(&self, item: &BoardItem, audit: &AuditEntry) -> Result<(), StoreError> {
         self.write_audited(audit, |tx| {
             tx.prepare_cached(

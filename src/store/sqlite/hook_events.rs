@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::board::agent_id_by_ref;
 use super::registry::{format_time, parse_time};
 use super::tenants::SqliteTenantStore;
 use crate::audit::AuditEntry;
@@ -26,10 +25,6 @@ fn event_from_row(r: &Row<'_>) -> Result<HookEvent, StoreError> {
 }
 
 impl HookEventRepo for SqliteTenantStore {
-    fn hook_event_agent(&self, reference: &str) -> Result<Option<String>, StoreError> {
-        agent_id_by_ref(&*self.read()?, reference)
-    }
-
     fn hook_event_task_exists(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self
             .read()?

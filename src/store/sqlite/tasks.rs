@@ -347,10 +347,6 @@ impl TaskRepo for SqliteTenantStore {
         Ok(Page::from_rows(events, page, |e| e.id.clone()))
     }
 
-    fn agent_id(&self, id_or_name: &str) -> Result<Option<String>, StoreError> {
-        agent_id(&*self.read()?, id_or_name)
-    }
-
     fn default_assignee(&self) -> Result<Option<String>, StoreError> {
         Ok(self
             .read()?
@@ -457,23 +453,6 @@ impl TaskRepo for SqliteTenantStore {
             Ok(deleted > 0)
         })
     }
-}
-
-/// The id of the agent with this id, else with this name.
-pub(super) fn agent_id(conn: &Connection, id_or_name: &str) -> Result<Option<String>, StoreError> {
-    for sql in [
-        "SELECT id FROM agents WHERE id = ?1",
-        "SELECT id FROM agents WHERE name = ?1",
-    ] {
-        let found: Option<String> = conn
-            .prepare_cached(sql)?
-            .query_row([id_or_name], |r| r.get(0))
-            .optional()?;
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    Ok(None)
 }
 
 fn sort_newest_first(column: &mut BoardColumnItems, limit: u32) {
