@@ -40,6 +40,10 @@ pub struct Metrics {
     tenants: IntGaugeVec,
     /// Requests refused by a rate limit, by limit (`tenant`, `login`, `account`).
     rate_limited: IntCounterVec,
+    /// Tenant database writes and the commits that carried them (group commit).
+    store_writes: IntCounter,
+    store_commits: IntCounter,
+    store_sync: std::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -74,6 +78,14 @@ impl Metrics {
             ),
             &["limit"],
         )?;
+        let store_writes = IntCounter::new(
+            "store_writes_total",
+            "Write transactions of services on tenant databases (each in its own savepoint)",
+        )?;
+        let store_commits = IntCounter::new(
+            "store_commits_total",
+            "Commits on tenant databases; writes / commits is the mean group-commit size",
+        )?;
         let build = IntGaugeVec::new(
             Opts::new("build_info", "Build of this process"),
             &["version"],
@@ -85,6 +97,8 @@ impl Metrics {
         registry.register(Box::new(tenant_pools_open.clone()))?;
         registry.register(Box::new(tenants.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(store_writes.clone()))?;
+        registry.register(Box::new(store_commits.clone()))?;
         registry.register(Box::new(build))?;
         // Process metrics (CPU, RSS, open fds…) keep their conventional unprefixed names.
         #[cfg(target_os = "linux")]
@@ -103,6 +117,9 @@ impl Metrics {
             tenant_pools_open,
             tenants,
             rate_limited,
+            store_writes,
+            store_commits,
+            store_sync: std::sync::Mutex::new(()),
         })
     }
 
@@ -155,6 +172,17 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Result<String, prometheus::Error> {
+        // Process-wide totals kept by the store, brought in one scrape at a time (two at once
+        // would both add the same difference).
+        let _one_at_a_time = self
+            .store_sync
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let totals = crate::store::sqlite::write_totals();
+        self.store_writes
+            .inc_by(totals.writes.saturating_sub(self.store_writes.get()));
+        self.store_commits
+            .inc_by(totals.commits.saturating_sub(self.store_commits.get()));
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))

@@ -3,7 +3,7 @@ use rusqlite::ErrorCode;
 /// Storage failures, in terms services and the HTTP layer can act on. The mapping from SQLite
 /// result codes is explicit so that, e.g., a lock timeout becomes "busy, retry" and a constraint
 /// violation becomes a conflict, never a generic 500.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,

@@ -12,6 +12,7 @@ mod registry;
 mod settings;
 mod tasks;
 mod tenants;
+mod writer;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use scheduled_thread_pool::ScheduledThreadPool;
 pub use connection::{SqliteManager, SqlitePool, write_tx};
 pub use registry::SqliteRegistry;
 pub use tenants::SqliteTenantDatabases;
+pub use writer::{WriteTotals, write_totals};
 
 use super::{Storage, StoreError};
 use crate::config::StorageSettings;

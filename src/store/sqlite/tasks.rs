@@ -1,7 +1,7 @@
 //! SQL of tasks, their events and the kanban board in a tenant database.
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::registry::{format_time, parse_time};
 use super::tenants::SqliteTenantStore;
@@ -97,7 +97,7 @@ fn collect_tasks(
 }
 
 fn insert_event(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     task_id: &str,
     event: &NewTaskEvent,
     at: &str,
@@ -116,7 +116,7 @@ fn insert_event(
 }
 
 /// Inserts a task and its `created` event (used by chat too: a message's reply task).
-pub(super) fn insert_task_tx(tx: &Transaction<'_>, t: &TaskInsert) -> Result<Task, StoreError> {
+pub(super) fn insert_task_tx(tx: &Connection, t: &TaskInsert) -> Result<Task, StoreError> {
     let now = format_time(&crate::domain::now());
     let tags =
         serde_json::to_string(&t.tags).map_err(|e| StoreError::Internal(format!("tags: {e}")))?;

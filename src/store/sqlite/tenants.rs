@@ -19,6 +19,7 @@ use super::audit::{self, AuditTable};
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
 use super::registry::format_time;
 use super::settings::read_workspace;
+use super::writer::Writer;
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::config::StorageSettings;
 use crate::data_dir::DataDir;
@@ -155,8 +156,7 @@ impl SqliteTenantDatabases {
             store: Arc::new(SqliteTenantStore {
                 id,
                 pool,
-                writer: Mutex::new(None),
-                writer_manager: SqliteManager::new(&path, self.busy_timeout),
+                writer: Writer::new(SqliteManager::new(&path, self.busy_timeout)),
             }),
             file,
             path,
@@ -431,15 +431,14 @@ impl TenantDatabases for SqliteTenantDatabases {
 /// concurrent writers of one tenant met `SQLITE_BUSY` and slept in SQLite's busy handler
 /// (1, 2, 5, 10… ms), and each write found its connection's page cache stale from the other
 /// connections' commits and re-read the pages it touched (measured under load: ~4 sleeps and
-/// ~50 `pread`s per task creation before, none and ~5 after). A mutex in front of one
-/// connection queues writers without sleeping and keeps that connection's cache and prepared
-/// statements warm. The busy timeout still covers writers in other processes (the CLI).
+/// ~50 `pread`s per task creation before, none and ~5 after). One connection queues writers
+/// without sleeping, keeps its cache and prepared statements warm, and lets concurrent
+/// writers share commits ([`Writer`]). The busy timeout still covers writers in other
+/// processes (the CLI).
 pub struct SqliteTenantStore {
     id: TenantId,
     pool: SqlitePool,
-    /// Opened on the first write.
-    writer: Mutex<Option<Connection>>,
-    writer_manager: SqliteManager,
+    writer: Writer,
 }
 
 impl SqliteTenantStore {
@@ -454,7 +453,7 @@ impl SqliteTenantStore {
     pub(super) fn write_audited<T>(
         &self,
         audit: &AuditEntry,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.write(|tx| {
             let value = f(tx)?;
@@ -467,24 +466,9 @@ impl SqliteTenantStore {
     /// makes on its own account, e.g. retention, which are not actions of anyone).
     pub(super) fn write<T>(
         &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        // A panic inside `f` rolls its transaction back (the Transaction's drop) before the
-        // lock is released, so a poisoned lock still guards a usable connection.
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let conn = match &mut *writer {
-            Some(conn) => conn,
-            empty => empty.insert(self.writer_manager.open()?),
-        };
-        let result = write_tx(conn, f);
-        if let Err(StoreError::Missing(_) | StoreError::Corrupt(_) | StoreError::Unavailable(_)) =
-            &result
-        {
-            // The file went away or broke under us: reopen next time rather than keep a
-            // connection to a ghost.
-            *writer = None;
-        }
-        result
+        self.writer.write(f)
     }
 }
 
