@@ -8,6 +8,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::ApiError;
 use super::audit::record_platform;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::AdminErrors;
 use super::principal::PlatformAdmin;
 use crate::audit::Target;
@@ -97,7 +98,7 @@ pub async fn create(
     let entry = admin.audit("tenant.created", Target::new("tenant", tenant.id));
     let details = json!({ "slug": tenant.slug, "plan": tenant.plan });
     record_platform(&state, entry.with_details(details)).await?;
-    Ok(HttpResponse::Created().json(tenant))
+    json::created(&tenant)
 }
 
 #[utoipa::path(get, path = "/api/admin/tenants", tag = "platform admin", params(ListQuery),
@@ -127,10 +128,10 @@ pub async fn list(
     let next = (start + page.len() < tenants.len())
         .then(|| page.last().map(|t| t.id.to_string()))
         .flatten();
-    Ok(HttpResponse::Ok().json(TenantPage {
+    json::ok(&TenantPage {
         items: page,
         next_cursor: next,
-    }))
+    })
 }
 
 #[utoipa::path(get, path = "/api/admin/tenants/{slug}", tag = "platform admin",
@@ -143,7 +144,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug.into_inner();
     let tenant = lifecycle(&state, move |s| s.lifecycle.get(&slug)).await?;
-    Ok(HttpResponse::Ok().json(tenant))
+    json::ok(&tenant)
 }
 
 #[utoipa::path(post, path = "/api/admin/tenants/{slug}/suspend", tag = "platform admin",
@@ -162,7 +163,7 @@ pub async fn suspend(
     let tenant = lifecycle(&state, move |s| s.lifecycle.suspend(&slug)).await?;
     let entry = admin.audit("tenant.suspended", Target::new("tenant", tenant.id));
     record_platform(&state, entry.with_details(json!({ "slug": tenant.slug }))).await?;
-    Ok(HttpResponse::Ok().json(tenant))
+    json::ok(&tenant)
 }
 
 #[utoipa::path(post, path = "/api/admin/tenants/{slug}/resume", tag = "platform admin",
@@ -181,7 +182,7 @@ pub async fn resume(
     let tenant = lifecycle(&state, move |s| s.lifecycle.resume(&slug)).await?;
     let entry = admin.audit("tenant.resumed", Target::new("tenant", tenant.id));
     record_platform(&state, entry.with_details(json!({ "slug": tenant.slug }))).await?;
-    Ok(HttpResponse::Ok().json(tenant))
+    json::ok(&tenant)
 }
 
 /// Soft delete; `?purge=true` also removes the data for good (deleting first if needed).

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
@@ -130,7 +131,7 @@ pub async fn list(
         agents::list(s, &filter, &page)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(AgentPage::from(page)))
+    json::ok(&AgentPage::from(page))
 }
 
 /// Creates an agent (members and up).
@@ -155,7 +156,7 @@ pub async fn create(
     member.require(TenantAction::Work)?;
     let new = body.get()?.into_inner();
     let agent = run(member.scope(&state), move |s| agents::create(s, new)).await?;
-    Ok(HttpResponse::Created().json(agent))
+    json::created(&agent)
 }
 
 /// One agent, by id or name.
@@ -178,7 +179,7 @@ pub async fn get(
     member.require(TenantAction::Read)?;
     let id = path.into_inner();
     let agent = run(member.scope(&state), move |s| agents::get(s, &id)).await?;
-    Ok(HttpResponse::Ok().json(agent))
+    json::ok(&agent)
 }
 
 /// Changes an agent (members and up). Fields left out stay; `null` clears. Moving an agent
@@ -208,7 +209,7 @@ pub async fn update(
     let patch = body.get()?.into_inner();
     let id = path.into_inner();
     let agent = run(member.scope(&state), move |s| agents::update(s, &id, patch)).await?;
-    Ok(HttpResponse::Ok().json(agent))
+    json::ok(&agent)
 }
 
 /// Deletes an agent (members and up). Its reports move up to its manager and its open tasks
@@ -261,7 +262,7 @@ pub async fn tool_permissions(
         agents::tool_permissions(s, &id)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(view))
+    json::ok(&view)
 }
 
 /// Sets (`true`/`false`) or removes (`null`) the agent's own tool permissions (admins and
@@ -294,7 +295,7 @@ pub async fn update_tool_permissions(
         agents::update_tool_permissions(s, &id, patch)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(view))
+    json::ok(&view)
 }
 
 /// The org chart: every agent under its manager; agents without one are the roots.
@@ -313,7 +314,7 @@ pub async fn org(
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
     let chart = run(member.scope(&state), agents::org).await?;
-    Ok(HttpResponse::Ok().json(chart))
+    json::ok(&chart)
 }
 
 #[cfg(test)]

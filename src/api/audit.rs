@@ -9,6 +9,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::json;
 use super::middleware::RequestId;
 use super::openapi::{AdminErrors, TenantErrors};
 use super::principal::{PlatformAdmin, TenantMember};
@@ -109,13 +110,16 @@ impl AuditQuery {
 }
 
 /// A list response from a page fetched with one extra entry.
-fn page_response(mut entries: Vec<AuditEntry>, filter: &AuditFilter) -> HttpResponse {
+fn page_response(
+    mut entries: Vec<AuditEntry>,
+    filter: &AuditFilter,
+) -> Result<HttpResponse, ApiError> {
     let asked = (filter.limit - 1) as usize;
     let next_cursor = (entries.len() > asked).then(|| {
         entries.truncate(asked);
         entries.last().map(|e| e.id.clone())
     });
-    HttpResponse::Ok().json(AuditPage {
+    json::ok(&AuditPage {
         items: entries,
         next_cursor: next_cursor.flatten(),
     })
@@ -135,7 +139,7 @@ pub async fn tenant_log(
     let entries = web::block(move || store.audit(&f))
         .await
         .map_err(ApiError::internal)??;
-    Ok(page_response(entries, &filter))
+    page_response(entries, &filter)
 }
 
 /// The platform audit log, newest first (platform admins).
@@ -151,7 +155,7 @@ pub async fn platform_log(
     let entries = web::block(move || state.storage.registry.platform_audit(&f))
         .await
         .map_err(ApiError::internal)??;
-    Ok(page_response(entries, &filter))
+    page_response(entries, &filter)
 }
 
 /// Appends an entry to a tenant's log, after the change it records succeeded.

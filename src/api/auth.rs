@@ -1,11 +1,13 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
+use super::json;
 use super::openapi::ErrorBody;
 use crate::audit::{Actor, ActorKind, AuditEntry, Target};
 use crate::auth::login::{LoginError, SignedIn};
@@ -124,7 +126,8 @@ pub async fn login(
             let max_age = CookieDuration::seconds(session::ABSOLUTE_LIFETIME.num_seconds());
             Ok(HttpResponse::Ok()
                 .cookie(session_cookie(&state, secret.expose().to_owned(), max_age))
-                .json(signed_in_body(&signed_in, &secret)))
+                .content_type(ContentType::json())
+                .body(json::body(&signed_in_body(&signed_in, &secret))?))
         }
         Err(LoginError::InvalidCredentials) => {
             Err(ApiError::unauthenticated("wrong email or password"))
@@ -180,7 +183,7 @@ pub(super) fn require_csrf(req: &HttpRequest, secret: &SessionSecret) -> Result<
     ))]
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (secret, signed_in) = require_session(&req, &state).await?;
-    Ok(HttpResponse::Ok().json(signed_in_body(&signed_in, &secret)))
+    json::ok(&signed_in_body(&signed_in, &secret))
 }
 
 /// Ends the session (server-side) and clears the cookie.

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
@@ -89,7 +90,7 @@ pub async fn list(
         q.cursor.as_deref(),
     )?;
     let page = run(member.scope(&state), move |s| board::list(s, filter)).await?;
-    Ok(HttpResponse::Ok().json(BoardItemPage::from(page)))
+    json::ok(&BoardItemPage::from(page))
 }
 
 /// Posts an item, as the caller or (with `author_agent`) as one of the tenant's agents.
@@ -114,7 +115,7 @@ pub async fn create(
     let new = body.get()?.into_inner();
     let caller = member.principal.user_id().to_string();
     let item = run(member.scope(&state), move |s| board::create(s, new, caller)).await?;
-    Ok(HttpResponse::Created().json(item))
+    json::created(&item)
 }
 
 /// Changes an item's type or content. Fields left out stay.
@@ -142,7 +143,7 @@ pub async fn update(
     let patch = body.get()?.into_inner();
     let id = id.into_inner();
     let item = run(member.scope(&state), move |s| board::update(s, &id, patch)).await?;
-    Ok(HttpResponse::Ok().json(item))
+    json::ok(&item)
 }
 
 /// Archives an item: it leaves the board (listed again with `include_archived=true`).
@@ -167,5 +168,5 @@ pub async fn archive(
     member.require(TenantAction::Work)?;
     let id = id.into_inner();
     let item = run(member.scope(&state), move |s| board::archive(s, &id)).await?;
-    Ok(HttpResponse::Ok().json(item))
+    json::ok(&item)
 }

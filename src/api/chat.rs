@@ -7,6 +7,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
@@ -94,7 +95,7 @@ pub async fn threads(
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
     let page = run(member.scope(&state), move |s| chat::threads(s, query)).await?;
-    Ok(HttpResponse::Ok().json(ThreadPage::from(page)))
+    json::ok(&ThreadPage::from(page))
 }
 
 /// A thread's messages, newest first.
@@ -120,7 +121,7 @@ pub async fn messages(
     let query = query.get()?.into_inner();
     let id = id.into_inner();
     let page = run(member.scope(&state), move |s| chat::messages(s, &id, query)).await?;
-    Ok(HttpResponse::Ok().json(MessagePage::from(page)))
+    json::ok(&MessagePage::from(page))
 }
 
 /// Sends a message to an agent (in `thread_id`, or a new thread) and asks it to reply: the
@@ -147,7 +148,7 @@ pub async fn post(
     let new = body.get()?.into_inner();
     let user = member.principal.user_id().to_string();
     let message = run(member.scope(&state), move |s| chat::post(s, user, new)).await?;
-    Ok(HttpResponse::Created().json(message))
+    json::created(&message)
 }
 
 /// Marks a message read (`{"read": true}`) or unread, and/or edits the body of a message the
@@ -181,7 +182,7 @@ pub async fn update(
         chat::update(s, &user, &id, patch)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(message))
+    json::ok(&message)
 }
 
 /// Deletes a message.

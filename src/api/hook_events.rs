@@ -10,6 +10,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
@@ -122,7 +123,7 @@ pub async fn receive(
         hook_events::receive(s, events, about)
     })
     .await?;
-    Ok(HttpResponse::Created().json(received))
+    json::created(&received)
 }
 
 fn batch_error(e: BatchError) -> ApiError {
@@ -186,5 +187,5 @@ pub async fn list(
         q.cursor.as_deref(),
     )?;
     let page = run(member.scope(&state), move |s| hook_events::list(s, filter)).await?;
-    Ok(HttpResponse::Ok().json(HookEventPage::from(page)))
+    json::ok(&HookEventPage::from(page))
 }

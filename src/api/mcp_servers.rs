@@ -8,6 +8,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
@@ -89,7 +90,7 @@ pub async fn list(
     let q = query.get()?.into_inner();
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let page = run(member.scope(&state), move |s| mcp_servers::list(s, page)).await?;
-    Ok(HttpResponse::Ok().json(McpServerPage::from(page)))
+    json::ok(&McpServerPage::from(page))
 }
 
 /// One MCP server.
@@ -112,7 +113,7 @@ pub async fn get(
     member.require(TenantAction::Read)?;
     let id = id.into_inner();
     let server = run(member.scope(&state), move |s| mcp_servers::get(s, &id)).await?;
-    Ok(HttpResponse::Ok().json(server))
+    json::ok(&server)
 }
 
 /// Adds an MCP server (admins and owners). An `http`/`sse` uri must reach a public address
@@ -142,7 +143,7 @@ pub async fn create(
         mcp_servers::create(s, new, &settings)
     })
     .await?;
-    Ok(HttpResponse::Created().json(server))
+    json::created(&server)
 }
 
 /// Changes an MCP server (admins and owners). A new protocol or uri is checked again and
@@ -176,7 +177,7 @@ pub async fn update(
         mcp_servers::update(s, &id, patch, &settings)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(server))
+    json::ok(&server)
 }
 
 /// Removes an MCP server (admins and owners).
@@ -231,5 +232,5 @@ pub async fn ping(
         state.settings.mcp.clone(),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(server))
+    json::ok(&server)
 }

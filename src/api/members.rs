@@ -8,6 +8,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::ApiError;
 use super::audit::record;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use crate::audit::Target;
@@ -107,10 +108,10 @@ pub async fn list(
     let items = web::block(move || state.storage.registry.list_members(tenant))
         .await
         .map_err(ApiError::internal)??;
-    Ok(HttpResponse::Ok().json(MemberPage {
+    json::ok(&MemberPage {
         items,
         next_cursor: None,
-    }))
+    })
 }
 
 /// Adds an existing user by email with a role (admins; owners to grant `owner`).
@@ -154,7 +155,7 @@ pub async fn add(
     let (user_id, added) = added;
     let entry = member.audit("member.added", Target::new("user", user_id));
     record(&member, entry.with_details(json!({ "role": role }))).await?;
-    Ok(HttpResponse::Created().json(added))
+    json::created(&added)
 }
 
 /// Changes a member's role; the last owner cannot be demoted.
@@ -193,11 +194,11 @@ pub async fn change(
         entry.with_details(json!({ "from": current, "to": role })),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(MemberRole {
+    json::ok(&MemberRole {
         user_id: user,
         email: None,
         role,
-    }))
+    })
 }
 
 /// Removes a member; the last owner cannot be removed.

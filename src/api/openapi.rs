@@ -192,6 +192,6 @@ struct Spec;
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations", security(()),
     responses((status = 200, description = "The OpenAPI 3 document of the whole API", body = Object)))]
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(spec())
+pub async fn document() -> Result<HttpResponse, super::ApiError> {
+    super::json::ok(&spec())
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
+use super::json;
 use super::openapi::ErrorBody;
 use crate::startup::AppState;
 use crate::store::blocking;
@@ -48,8 +49,8 @@ pub struct VersionInfo {
 /// tenant (or a slow disk) never gets a healthy process restarted.
 #[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
     responses((status = 200, description = "The process serves HTTP", body = Health)))]
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok" })
+pub async fn healthz() -> Result<HttpResponse, ApiError> {
+    json::ok(&Health { status: "ok" })
 }
 
 /// Readiness: the registry accepts writes.
@@ -61,10 +62,10 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let registry = state.storage.registry.clone();
     match blocking(move || registry.probe_writable()).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(Readiness {
+        Ok(()) => json::ok(&Readiness {
             status: "ready",
             checks: ReadinessChecks { registry: "ok" },
-        })),
+        }),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed: registry not writable");
             Err(ApiError::unavailable("the registry does not accept writes")
@@ -75,8 +76,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 #[utoipa::path(get, path = "/version", tag = "operations", security(()),
     responses((status = 200, description = "This build", body = VersionInfo)))]
-pub async fn version() -> HttpResponse {
-    HttpResponse::Ok().json(VersionInfo {
+pub async fn version() -> Result<HttpResponse, ApiError> {
+    json::ok(&VersionInfo {
         name: "agenthq",
         version: crate::VERSION,
     })

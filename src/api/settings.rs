@@ -8,6 +8,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
@@ -84,7 +85,7 @@ pub async fn get_workspace(
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
     let workspace = run(member.scope(&state), settings::workspace).await?;
-    Ok(HttpResponse::Ok().json(workspace))
+    json::ok(&workspace)
 }
 
 /// Changes workspace settings (admins and owners). Fields left out stay; `null` clears.
@@ -110,7 +111,7 @@ pub async fn patch_workspace(
         settings::update_workspace(s, patch)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(workspace))
+    json::ok(&workspace)
 }
 
 /// `GET /api/tool-permissions` query.
@@ -149,7 +150,7 @@ pub async fn list_tool_permissions(
         settings::tool_permissions(s, &page)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(ToolPermissionPage::from(page)))
+    json::ok(&ToolPermissionPage::from(page))
 }
 
 /// Adds a tool permission to the workspace (admins and owners).
@@ -177,7 +178,7 @@ pub async fn create_tool_permission(
         settings::create_tool_permission(s, new)
     })
     .await?;
-    Ok(HttpResponse::Created().json(permission))
+    json::created(&permission)
 }
 
 /// One tool permission, by id or name.
@@ -203,7 +204,7 @@ pub async fn get_tool_permission(
         settings::tool_permission(s, &id)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(permission))
+    json::ok(&permission)
 }
 
 /// Changes a tool permission (admins and owners). Fields left out stay; `null` clears the icon.
@@ -235,7 +236,7 @@ pub async fn update_tool_permission(
         settings::update_tool_permission(s, &id, patch)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(permission))
+    json::ok(&permission)
 }
 
 /// Removes a tool permission and every agent's override of it (admins and owners).

@@ -7,6 +7,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::ErrorBody;
 use crate::audit::{Actor, ActorKind, AuditEntry, Target};
 use crate::auth::setup::SetupError;
@@ -42,8 +43,8 @@ pub struct SetupDone {
 
 #[utoipa::path(get, path = "/api/setup", tag = "identity", security(()),
     responses((status = 200, description = "Whether first-run setup is pending", body = SetupStatus)))]
-pub async fn status(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(SetupStatus {
+pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    json::ok(&SetupStatus {
         required: state.setup.is_pending(),
     })
 }
@@ -100,5 +101,5 @@ pub async fn complete(
         Target::new("user", user.id),
     );
     super::audit::record_platform(&state, entry).await?;
-    Ok(HttpResponse::Created().json(SetupDone { user }))
+    json::created(&SetupDone { user })
 }

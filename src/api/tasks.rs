@@ -8,6 +8,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
@@ -110,7 +111,7 @@ pub async fn list(
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
     let page = run(member.scope(&state), move |s| tasks::list(s, query)).await?;
-    Ok(HttpResponse::Ok().json(TaskPage::from(page)))
+    super::json::ok(&TaskPage::from(page))
 }
 
 /// Creates a task (members and up).
@@ -134,7 +135,7 @@ pub async fn create(
     member.require(TenantAction::Work)?;
     let new = body.get()?.into_inner();
     let task = run(member.scope(&state), move |s| tasks::create(s, new)).await?;
-    Ok(HttpResponse::Created().json(task))
+    json::created(&task)
 }
 
 /// The kanban board: backlog (pending, blocked), in_progress (running), review, done
@@ -158,7 +159,7 @@ pub async fn board(
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
     let board = run(member.scope(&state), move |s| tasks::board(s, query)).await?;
-    Ok(HttpResponse::Ok().json(board))
+    json::ok(&board)
 }
 
 /// One task.
@@ -181,7 +182,7 @@ pub async fn get(
     member.require(TenantAction::Read)?;
     let id = id.into_inner();
     let task = run(member.scope(&state), move |s| tasks::get(s, &id)).await?;
-    Ok(HttpResponse::Ok().json(task))
+    json::ok(&task)
 }
 
 /// Edits a task and/or moves it: `status` may go pending ↔ blocked, pending/blocked → review,
@@ -212,7 +213,7 @@ pub async fn update(
     let patch = body.get()?.into_inner();
     let id = id.into_inner();
     let task = run(member.scope(&state), move |s| tasks::update(s, &id, patch)).await?;
-    Ok(HttpResponse::Ok().json(task))
+    json::ok(&task)
 }
 
 /// Deletes a task that is not running (cancel it first), with its events.
@@ -264,11 +265,12 @@ pub async fn cancel(
     member.require(TenantAction::Work)?;
     let id = id.into_inner();
     let outcome = run(member.scope(&state), move |s| tasks::cancel(s, &id)).await?;
-    Ok(if outcome.requested {
-        HttpResponse::Accepted().json(outcome.task)
+    let status = if outcome.requested {
+        actix_web::http::StatusCode::ACCEPTED
     } else {
-        HttpResponse::Ok().json(outcome.task)
-    })
+        actix_web::http::StatusCode::OK
+    };
+    json::respond(status, &outcome.task)
 }
 
 /// Puts a failed or cancelled task back to pending (its result and cancel flag cleared).
@@ -293,7 +295,7 @@ pub async fn retry(
     member.require(TenantAction::Work)?;
     let id = id.into_inner();
     let task = run(member.scope(&state), move |s| tasks::retry(s, &id)).await?;
-    Ok(HttpResponse::Ok().json(task))
+    json::ok(&task)
 }
 
 /// A task's history (created, updated, status changes, assignments, cancels, retries), oldest
@@ -320,7 +322,7 @@ pub async fn events(
     let query = query.get()?.into_inner();
     let id = id.into_inner();
     let page = run(member.scope(&state), move |s| tasks::events(s, &id, query)).await?;
-    Ok(HttpResponse::Ok().json(TaskEventPage::from(page)))
+    json::ok(&TaskEventPage::from(page))
 }
 
 /// The tasks assigned to an agent, newest first (same filters as `GET /api/tasks`).
@@ -349,5 +351,5 @@ pub async fn agent_tasks(
         tasks::agent_tasks(s, &agent, query)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(TaskPage::from(page)))
+    json::ok(&TaskPage::from(page))
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use super::ApiError;
+use super::json;
 use super::openapi::TenantErrors;
 use super::principal::{Principal, TenantMember};
 use crate::auth::Role;
@@ -67,11 +68,11 @@ impl<'a> MemberView<'a> {
     ))]
 pub async fn current(req: HttpRequest, ctx: TenantContext) -> Result<HttpResponse, ApiError> {
     if !Principal::presented(&req) {
-        return Ok(HttpResponse::Ok().json(MemberView::new(&ctx.tenant, None)));
+        return json::ok(&MemberView::new(&ctx.tenant, None));
     }
     let principal = Principal::of(&req).await?;
     let member = TenantMember::of(&req, principal, ctx).await?;
-    Ok(HttpResponse::Ok().json(MemberView::new(&member.ctx.tenant, Some(member.role))))
+    json::ok(&MemberView::new(&member.ctx.tenant, Some(member.role)))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::ApiError;
 use super::audit::record;
 use super::extract::Deferred;
+use super::json;
 use super::openapi::TenantErrors;
 use super::principal::TenantMember;
 use crate::audit::Target;
@@ -68,10 +69,10 @@ pub async fn list(
         .await
         .map_err(ApiError::internal)??;
     let items: Vec<&ApiToken> = tokens.iter().filter(|t| may_manage(&member, t)).collect();
-    Ok(HttpResponse::Ok().json(TokenPage {
+    json::ok(&TokenPage {
         items,
         next_cursor: None,
-    }))
+    })
 }
 
 /// Creates an API token bound to this tenant, with a role no higher than the caller's.
@@ -108,10 +109,10 @@ pub async fn create(
     let entry = member.audit("token.created", Target::new("token", &token.id));
     let details = json!({ "name": token.name, "role": token.role, "expires_at": token.expires_at.map(|t| crate::domain::time::format_rfc3339(&t)) });
     record(&member, entry.with_details(details)).await?;
-    Ok(HttpResponse::Created().json(CreatedToken {
+    json::created(&CreatedToken {
         details: &token,
         token: secret.expose(),
-    }))
+    })
 }
 
 /// Revokes a token (effective on its next request).

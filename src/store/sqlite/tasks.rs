@@ -82,14 +82,16 @@ fn task_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
         .is_some())
 }
 
+/// The tasks `sql` selects (at most `capacity` expected; more are fine).
 fn collect_tasks(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
+    capacity: usize,
 ) -> Result<Vec<Task>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(params)?;
-    let mut tasks = Vec::new();
+    let mut tasks = Vec::with_capacity(capacity);
     while let Some(row) = rows.next()? {
         tasks.push(task_from_row(row)?);
     }
@@ -244,7 +246,7 @@ fn list_page(
     }
     sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
     args.push(Value::Integer(page.fetch()));
-    collect_tasks(conn, &sql, params_from_iter(args))
+    collect_tasks(conn, &sql, params_from_iter(args), page.fetch() as usize)
 }
 
 impl TaskRepo for SqliteTenantStore {
@@ -305,6 +307,7 @@ impl TaskRepo for SqliteTenantStore {
                      ORDER BY created_at DESC, id DESC LIMIT ?2"
                 ),
                 params![status.as_str(), limit],
+                limit as usize,
             )?);
         }
         for column in [
