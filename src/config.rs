@@ -77,6 +77,8 @@ pub struct Settings {
     pub mcp: McpSettings,
     /// Agent hook events (`POST /api/events`): batch limits and retention.
     pub hook_events: HookEventSettings,
+    /// WebSocket delivery (`GET /api/ws`): connection cap, heartbeats, queues, resume ring.
+    pub realtime: RealtimeSettings,
     /// The first platform admin, for unattended installs (`AGENTHQ_ADMIN_EMAIL` and
     /// `AGENTHQ_ADMIN_PASSWORD`): created at start when no platform admin exists.
     pub bootstrap_admin: Option<(String, Secret)>,
@@ -196,6 +198,48 @@ impl Default for HookEventSettings {
     }
 }
 
+/// `[realtime]`: the WebSocket hub's limits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealtimeSettings {
+    /// Open WebSocket connections the server accepts in all; more are refused with 503.
+    pub max_connections: usize,
+    /// How often the server pings each socket.
+    pub heartbeat_secs: u64,
+    /// A socket that sends nothing (not even a pong) for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// How often each socket's credential, membership and tenant are checked again (this
+    /// also catches changes made by the CLI or another instance).
+    pub revalidate_secs: u64,
+    /// Events a socket may fall behind by before it is closed as a slow consumer.
+    pub queue_events: usize,
+    /// A socket whose client reads nothing for this long while events wait is closed as a
+    /// slow consumer.
+    pub send_timeout_secs: u64,
+    /// Recent events kept per tenant for `?since=` resumes.
+    pub replay_events: usize,
+    /// How long a tenant's recent events are kept after its last socket closed.
+    pub replay_keep_secs: u64,
+    /// Most topics one socket may subscribe to.
+    pub max_topics: usize,
+}
+
+impl Default for RealtimeSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 20_000,
+            heartbeat_secs: 20,
+            idle_timeout_secs: 60,
+            revalidate_secs: 30,
+            queue_events: 1024,
+            send_timeout_secs: 10,
+            replay_events: 1024,
+            replay_keep_secs: 120,
+            max_topics: 100,
+        }
+    }
+}
+
 /// The config file, as written by a user. Every key is optional; unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,6 +262,8 @@ pub struct FileSettings {
     pub mcp: Option<McpSettings>,
     #[serde(default)]
     pub hook_events: Option<HookEventSettings>,
+    #[serde(default)]
+    pub realtime: Option<RealtimeSettings>,
 }
 
 /// Values from the environment and the command line (clap merges the two, flags first).
@@ -314,6 +360,21 @@ impl Settings {
         {
             return Err(invalid("hook_events", "every limit must be greater than 0"));
         }
+        let realtime = file.realtime.unwrap_or_default();
+        if realtime.max_connections == 0
+            || realtime.heartbeat_secs == 0
+            || realtime.idle_timeout_secs <= realtime.heartbeat_secs
+            || realtime.revalidate_secs == 0
+            || realtime.queue_events == 0
+            || realtime.send_timeout_secs == 0
+            || realtime.replay_events == 0
+            || realtime.max_topics == 0
+        {
+            return Err(invalid(
+                "realtime",
+                "every limit must be greater than 0, and idle_timeout_secs greater than heartbeat_secs",
+            ));
+        }
 
         let data_dir = o
             .data_dir
@@ -404,6 +465,7 @@ impl Settings {
             rate_limits,
             mcp,
             hook_events,
+            realtime,
             bootstrap_admin,
         })
     }

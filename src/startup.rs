@@ -25,7 +25,7 @@ use crate::auth::{Email, Password, PasswordHasher};
 use crate::config::Settings;
 use crate::ops::metrics::Metrics;
 use crate::ops::rate_limit::{LoginBackoff, RateLimits};
-use crate::realtime::EventBus;
+use crate::realtime::{BusLimits, EventBus, Hub};
 use crate::secrets::MasterKey;
 use crate::store::{Storage, StoreError, blocking};
 use crate::tenancy::{TenantDirectory, TenantLifecycle, TenantResolver};
@@ -48,6 +48,8 @@ pub struct AppState {
     pub run_tokens: RunTokens,
     /// Domain events of every tenant, published by the services after each change.
     pub events: Arc<EventBus>,
+    /// The open WebSocket connections (`GET /api/ws`).
+    pub hub: Arc<Hub>,
 }
 
 impl AppState {
@@ -63,16 +65,21 @@ impl AppState {
         AppState {
             rate_limits: RateLimits::new(&settings.rate_limits),
             run_tokens: RunTokens::new(master_key, run_token::DEFAULT_TTL),
-            settings,
             directory: Arc::new(TenantDirectory::new()),
             lifecycle: TenantLifecycle::new(storage.clone()),
             sessions: Sessions::new(storage.clone(), hasher.clone(), backoff),
             tokens: Tokens::new(storage.clone()),
             users: Users::new(storage.clone(), hasher),
             setup: SetupLink::default(),
-            events: Arc::new(EventBus::new()),
+            events: Arc::new(EventBus::new(BusLimits {
+                channel_capacity: settings.realtime.queue_events,
+                ring: settings.realtime.replay_events,
+                keep_idle: Duration::from_secs(settings.realtime.replay_keep_secs),
+            })),
+            hub: Arc::new(Hub::new(settings.realtime.max_connections, metrics.clone())),
             storage,
             metrics,
+            settings,
         }
     }
 
@@ -104,6 +111,7 @@ impl AppState {
         }
         for change in self.directory.reload(&*self.storage.registry)? {
             tracing::info!(tenant_id = %change.id, status = ?change.status, "tenant no longer served");
+            self.hub.close_tenant(change.id);
             self.storage.tenants.close(change.id);
         }
         Ok(true)
@@ -244,6 +252,9 @@ impl Application {
             res = &mut server => res,
             () = shutdown => {
                 tracing::info!("shutting down: draining in-flight requests");
+                // Sockets never finish on their own: close them ("going away") so the drain
+                // below waits only for requests.
+                self.state.hub.shut_down();
                 handle.stop(true).await;
                 server.await
             }
@@ -372,6 +383,8 @@ async fn watch_registry(
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
+        // Recent events of tenants nobody has watched for a while are forgotten.
+        state.events.sweep();
         let s = state.clone();
         match blocking(move || s.sync_directory()).await {
             Ok(_) if !healthy => {

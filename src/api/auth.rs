@@ -200,9 +200,11 @@ pub async fn logout(
     let (secret, signed_in) = require_session(&req, &state).await?;
     require_csrf(&req, &secret)?;
     let s = state.clone();
+    let credential = crate::realtime::Credential::Session(secret.id_hash());
     web::block(move || s.sessions.logout(&secret))
         .await
         .map_err(ApiError::internal)??;
+    state.hub.close_credential(&credential);
     let entry = AuditEntry::new(
         &user_actor(&signed_in),
         &super::audit::origin(&req),

@@ -224,6 +224,7 @@ pub async fn remove(
         .map_err(ApiError::internal)?
         .map_err(member_not_found)?;
     state.tokens.invalidate();
+    state.hub.close_member(tenant, user);
     let entry = member.audit("member.removed", Target::new("user", user));
     record(&member, entry.with_details(json!({ "role": current }))).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -146,6 +146,26 @@ pub async fn observe(
     Ok(res)
 }
 
+/// The API token a request presents: `Some(None)` for an `ahq_` value that is not a well-formed
+/// token. Taken from `Authorization: Bearer`, or, on `GET /api/ws` only (browsers cannot set
+/// headers on a WebSocket), from the `token` query parameter. Request logs never include query
+/// strings.
+pub fn presented_api_token(req: &actix_web::HttpRequest) -> Option<Option<TokenSecret>> {
+    let in_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(<[u8]>::trim_ascii)
+        .filter(|v| v.starts_with(token::PREFIX.as_bytes()))
+        .map(TokenSecret::presented);
+    if in_header.is_some() || req.path() != super::ws::PATH {
+        return in_header;
+    }
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| TokenSecret::presented(value.trim().as_bytes()))
+}
+
 /// Authenticates API tokens (`Authorization: Bearer ahq_…`): a usable token binds the request
 /// to its tenant (a [`CredentialTenant`]) and becomes its principal; any other `ahq_` bearer is
 /// refused with 401. Requests without one pass through (session cookies are checked by the
@@ -154,14 +174,7 @@ pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .map(<[u8]>::trim_ascii)
-        .filter(|v| v.starts_with(token::PREFIX.as_bytes()))
-        .map(TokenSecret::presented);
-    let Some(secret) = presented else {
+    let Some(secret) = presented_api_token(req.request()) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let refuse = |req: ServiceRequest, e: ApiError| {

@@ -25,6 +25,7 @@ mod setup;
 mod tasks;
 mod tenant;
 mod tokens;
+mod ws;
 
 pub use client_ip::client_ip;
 pub use error::ApiError;

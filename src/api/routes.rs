@@ -6,7 +6,7 @@ use actix_web::{Route, web};
 
 use super::{
     admin, agents, audit, auth, board, chat, hook_events, mcp_servers, members, openapi, ops,
-    settings, setup, tasks, tenant, tokens,
+    settings, setup, tasks, tenant, tokens, ws,
 };
 
 /// Who may call an endpoint (the handler's extractors enforce it; this says it).
@@ -56,6 +56,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         settings::endpoints,
         mcp_servers::endpoints,
         hook_events::endpoints,
+        ws::endpoints,
     ] {
         all.extend(area());
     }

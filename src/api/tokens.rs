@@ -135,6 +135,7 @@ pub async fn revoke(
         .filter(|t| may_manage(&member, t))
         .ok_or_else(|| ApiError::not_found("no such token"))?;
     let s = state.clone();
+    let credential = crate::realtime::Credential::Token(id.clone());
     let revoked = web::block(move || s.storage.registry.revoke_api_token(tenant, &id, now()))
         .await
         .map_err(ApiError::internal)?
@@ -143,6 +144,7 @@ pub async fn revoke(
             other => other.into(),
         })?;
     state.tokens.invalidate();
+    state.hub.close_credential(&credential);
     if token.revoked_at.is_none() {
         let entry = member.audit("token.revoked", Target::new("token", &revoked.id));
         record(&member, entry.with_details(json!({ "name": revoked.name }))).await?;

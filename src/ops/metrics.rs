@@ -44,6 +44,11 @@ pub struct Metrics {
     store_writes: IntCounter,
     store_commits: IntCounter,
     store_sync: std::sync::Mutex<()>,
+    ws_connections: IntGauge,
+    ws_connections_by_tenant: IntGaugeVec,
+    ws_events_sent: IntCounter,
+    ws_slow_consumers: IntCounter,
+    ws_fanout_seconds: Histogram,
 }
 
 impl Metrics {
@@ -86,6 +91,32 @@ impl Metrics {
             "store_commits_total",
             "Commits on tenant databases; writes / commits is the mean group-commit size",
         )?;
+        let ws_connections =
+            IntGauge::new("ws_connections", "Open WebSocket connections (GET /api/ws)")?;
+        let ws_connections_by_tenant = IntGaugeVec::new(
+            Opts::new(
+                "ws_connections_by_tenant",
+                "Open WebSocket connections by tenant slug (tenants with none are not listed)",
+            ),
+            &["tenant"],
+        )?;
+        let ws_events_sent = IntCounter::new(
+            "ws_events_sent_total",
+            "Events written to WebSocket connections (replays included)",
+        )?;
+        let ws_slow_consumers = IntCounter::new(
+            "ws_slow_consumers_total",
+            "WebSocket connections closed because they fell behind the event stream",
+        )?;
+        let ws_fanout_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "ws_fanout_seconds",
+                "Time from an event's publication to its hand-off to a socket",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )?;
         let build = IntGaugeVec::new(
             Opts::new("build_info", "Build of this process"),
             &["version"],
@@ -99,6 +130,11 @@ impl Metrics {
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(store_writes.clone()))?;
         registry.register(Box::new(store_commits.clone()))?;
+        registry.register(Box::new(ws_connections.clone()))?;
+        registry.register(Box::new(ws_connections_by_tenant.clone()))?;
+        registry.register(Box::new(ws_events_sent.clone()))?;
+        registry.register(Box::new(ws_slow_consumers.clone()))?;
+        registry.register(Box::new(ws_fanout_seconds.clone()))?;
         registry.register(Box::new(build))?;
         // Process metrics (CPU, RSS, open fds…) keep their conventional unprefixed names.
         #[cfg(target_os = "linux")]
@@ -120,7 +156,43 @@ impl Metrics {
             store_writes,
             store_commits,
             store_sync: std::sync::Mutex::new(()),
+            ws_connections,
+            ws_connections_by_tenant,
+            ws_events_sent,
+            ws_slow_consumers,
+            ws_fanout_seconds,
         })
+    }
+
+    /// A WebSocket connection of `tenant` opened.
+    pub fn ws_connected(&self, tenant: &str) {
+        self.ws_connections.inc();
+        self.ws_connections_by_tenant
+            .with_label_values(&[tenant])
+            .inc();
+    }
+
+    /// A WebSocket connection of `tenant` closed.
+    pub fn ws_disconnected(&self, tenant: &str) {
+        self.ws_connections.dec();
+        let gauge = self.ws_connections_by_tenant.with_label_values(&[tenant]);
+        gauge.dec();
+        if gauge.get() <= 0 {
+            // Keeps the label set to tenants with connections.
+            let _ = self.ws_connections_by_tenant.remove_label_values(&[tenant]);
+        }
+    }
+
+    /// An event handed to a socket `since_published` after its publication.
+    pub fn ws_event_sent(&self, since_published: Duration) {
+        self.ws_events_sent.inc();
+        self.ws_fanout_seconds
+            .observe(since_published.as_secs_f64());
+    }
+
+    /// A socket closed for falling behind.
+    pub fn ws_slow_consumer(&self) {
+        self.ws_slow_consumers.inc();
     }
 
     /// Counts a request refused by the rate limit `limit`.

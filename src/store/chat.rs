@@ -47,6 +47,8 @@ pub trait ChatRepo {
         page: &PageRequest,
     ) -> Result<Page<Message>, StoreError>;
     fn message(&self, id: &str) -> Result<Message, StoreError>;
+    /// Whether a thread with this id exists.
+    fn thread_exists(&self, thread_id: &str) -> Result<bool, StoreError>;
     /// Stores the message (starting its thread if new) and its reply task in one
     /// transaction, with both audit entries. An unknown existing thread is
     /// [`StoreError::NotFound`].

@@ -20,6 +20,7 @@ mod members;
 mod openapi;
 mod ops;
 mod rate_limits;
+mod realtime;
 mod resolution;
 mod route_isolation;
 mod run_tokens;

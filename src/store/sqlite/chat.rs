@@ -160,6 +160,10 @@ impl ChatRepo for SqliteTenantStore {
         }))
     }
 
+    fn thread_exists(&self, thread_id: &str) -> Result<bool, StoreError> {
+        thread_exists(&*self.read()?, thread_id)
+    }
+
     fn message(&self, id: &str) -> Result<Message, StoreError> {
         read_message(&*self.read()?, id)
     }
