@@ -94,6 +94,9 @@ pub async fn connect(
             )
         }
     };
+    // Not an upgrade: refused before the socket counts against the cap.
+    let (response, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::validation("upgrade", e.to_string()))?;
     let tenant = member.ctx.tenant.clone();
     let registration = state
         .hub
@@ -114,8 +117,6 @@ pub async fn connect(
             }
         })?;
     let subscription = state.events.resume(tenant.id, since);
-    let (response, session, stream) =
-        actix_ws::handle(&req, body).map_err(|e| ApiError::validation("upgrade", e.to_string()))?;
     let connection = socket::Socket {
         state: state.clone(),
         scope: member.scope(&state),
