@@ -6,6 +6,7 @@
 //! hands it to [`socket::run`]. Nothing a client sends later can change its tenant.
 
 mod socket;
+mod test_events;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -29,12 +30,17 @@ const RETRY_AFTER_FULL_SECS: u64 = 5;
 /// This module's routes (merged into the route table).
 pub fn endpoints() -> Vec<Endpoint> {
     use actix_web::http::Method as M;
-    vec![endpoint(M::GET, PATH, Access::Tenant, |r| r.to(connect))]
+    vec![
+        endpoint(M::GET, PATH, Access::Tenant, |r| r.to(connect)),
+        endpoint(M::POST, test_events::PATH, Access::PlatformAdmin, |r| {
+            r.to(test_events::publish)
+        }),
+    ]
 }
 
 /// This module's part of the OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(paths(connect))]
+#[openapi(paths(connect, test_events::publish))]
 pub struct Doc;
 
 #[derive(Debug, Deserialize, IntoParams)]

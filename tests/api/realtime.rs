@@ -587,3 +587,79 @@ async fn shutdown_closes_sockets_with_going_away() {
     assert_eq!(close_code(&mut ws).await, u16::from(CloseCode::Away));
     stopping.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_platform_admin_publishes_test_events_to_the_named_tenants_only() {
+    // Arrange
+    let (app, root) = spawn_with_admin().await;
+    let acme = tenant_with(&app, "acme", "owner");
+    let globex = tenant_with(&app, "globex", "member");
+    let (mut ws_acme, hello) = connect_token(&app, &acme, "").await;
+    let (mut ws_globex, _) = connect_token(&app, &globex, "").await;
+    let start = hello["data"]["seq"].as_u64().expect("seq");
+    let publish = |body: Value| {
+        call(
+            &app,
+            Auth::Browser(&root),
+            Method::POST,
+            "/api/admin/realtime/test-events",
+            None,
+            Some(body),
+        )
+    };
+
+    // Act
+    let (status, body) = publish(json!({ "events": [
+        { "tenant": "acme", "data": { "n": 1 } },
+        { "tenant": "acme", "data": { "n": 2 } },
+    ]}))
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["published"], 2);
+    let first = next_of(&mut ws_acme, "realtime.test").await;
+    let second = next_of(&mut ws_acme, "realtime.test").await;
+    assert_eq!(
+        (first["data"]["n"].as_u64(), first["seq"].as_u64()),
+        (Some(1), Some(start + 1))
+    );
+    assert_eq!(
+        (second["data"]["n"].as_u64(), second["seq"].as_u64()),
+        (Some(2), Some(start + 2))
+    );
+    assert_eq!(first["tenant"], "acme");
+
+    // A request naming an unknown tenant publishes nothing, not even its valid events.
+    let (status, body) = publish(json!({ "events": [
+        { "tenant": "globex", "data": "lost" },
+        { "tenant": "nope", "data": "x" },
+    ]}))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["details"]["fields"]["events[1].tenant"].is_string(),
+        "{body}"
+    );
+    let (status, _) = publish(json!({ "events": [] })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let too_many: Vec<Value> = (0..1001).map(|_| json!({ "tenant": "acme" })).collect();
+    let (status, _) = publish(json!({ "events": too_many })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Tenant owners are not platform admins.
+    let (status, _) = api(
+        &app,
+        &acme,
+        Method::POST,
+        "/api/admin/realtime/test-events",
+        Some(json!({ "events": [{ "tenant": "acme" }] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // globex saw none of it: the next thing it gets is its own event.
+    create_agent(&app, &globex, "marker").await;
+    let next = next_json(&mut ws_globex).await;
+    assert_eq!(next["type"], "agent.created", "{next}");
+}
