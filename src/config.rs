@@ -79,6 +79,8 @@ pub struct Settings {
     pub hook_events: HookEventSettings,
     /// WebSocket delivery (`GET /api/ws`): connection cap, heartbeats, queues, resume ring.
     pub realtime: RealtimeSettings,
+    /// The job queue (`queue.db`) and its workers.
+    pub queue: QueueConfig,
     /// The first platform admin, for unattended installs (`AGENTHQ_ADMIN_EMAIL` and
     /// `AGENTHQ_ADMIN_PASSWORD`): created at start when no platform admin exists.
     pub bootstrap_admin: Option<(String, Secret)>,
@@ -182,8 +184,8 @@ pub struct HookEventSettings {
     pub max_rows_per_tenant: u64,
     /// Events older than this are deleted.
     pub max_age_days: u32,
-    /// How often the retention task runs.
-    pub retention_interval_secs: u64,
+    /// When retention runs: a cron expression (5 fields, or 6 with seconds first), UTC.
+    pub retention_schedule: String,
 }
 
 impl Default for HookEventSettings {
@@ -193,7 +195,7 @@ impl Default for HookEventSettings {
             max_event_bytes: 256 * 1024,
             max_rows_per_tenant: 100_000,
             max_age_days: 30,
-            retention_interval_secs: 3600,
+            retention_schedule: "0 * * * *".into(),
         }
     }
 }
@@ -240,6 +242,165 @@ impl Default for RealtimeSettings {
     }
 }
 
+/// `[queue]`: the job queue's workers, retries, per-plan caps and retention.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Jobs this process runs at once.
+    pub concurrency: usize,
+    /// Most jobs one claim takes (one transaction).
+    pub batch_size: usize,
+    /// How long a claim holds a job without renewal (a killed process's jobs run again after
+    /// at most this long).
+    pub lease_secs: u64,
+    /// How often idle workers look for due jobs nobody woke them for (delayed jobs, retries,
+    /// jobs enqueued by another process).
+    pub poll_ms: u64,
+    /// How often expired leases are returned to the queue.
+    pub reap_secs: u64,
+    /// Retry delays: attempt n waits a random time up to `min(cap, base × 2^(n-1))`.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_secs: u64,
+    /// Attempts of a job unless its kind says otherwise; after the last it is `dead`.
+    pub max_attempts: u32,
+    /// How long one attempt may run unless its kind says otherwise.
+    pub timeout_secs: u64,
+    /// How long shutdown lets running jobs finish before releasing them to the next start.
+    pub shutdown_grace_secs: u64,
+    /// `normal` (default) or `full`: how hard `queue.db` syncs each commit.
+    pub synchronous: String,
+    /// Jobs of one tenant that may run at once, by plan.
+    pub tenant_concurrency: PlanConcurrency,
+    /// Finished jobs are pruned: succeeded and cancelled ones after this many hours…
+    pub keep_succeeded_hours: u64,
+    /// …failed and dead ones (kept for inspection and retry) after this many days.
+    pub keep_dead_days: u64,
+    /// When finished jobs are pruned (cron, UTC).
+    pub prune_schedule: String,
+    /// When the databases' write-ahead logs are checkpointed (cron, UTC).
+    pub checkpoint_schedule: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanConcurrency {
+    pub free: u32,
+    pub team: u32,
+    pub enterprise: u32,
+}
+
+impl Default for PlanConcurrency {
+    fn default() -> Self {
+        Self {
+            free: 2,
+            team: 8,
+            enterprise: 32,
+        }
+    }
+}
+
+impl PlanConcurrency {
+    pub fn of(&self, plan: crate::domain::Plan) -> u32 {
+        match plan {
+            crate::domain::Plan::Free => self.free,
+            crate::domain::Plan::Team => self.team,
+            crate::domain::Plan::Enterprise => self.enterprise,
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            batch_size: 128,
+            lease_secs: 30,
+            poll_ms: 500,
+            reap_secs: 10,
+            backoff_base_ms: 1000,
+            backoff_cap_secs: 3600,
+            max_attempts: 5,
+            timeout_secs: 600,
+            shutdown_grace_secs: 10,
+            synchronous: "normal".into(),
+            tenant_concurrency: PlanConcurrency::default(),
+            keep_succeeded_hours: 24,
+            keep_dead_days: 7,
+            prune_schedule: "*/10 * * * *".into(),
+            checkpoint_schedule: "*/5 * * * *".into(),
+        }
+    }
+}
+
+impl QueueConfig {
+    /// Checks the values; the queue's settings when they hold.
+    pub fn settings(&self) -> Result<crate::queue::QueueSettings, String> {
+        use std::time::Duration;
+        let synchronous = match self.synchronous.as_str() {
+            "normal" => crate::queue::Synchronous::Normal,
+            "full" => crate::queue::Synchronous::Full,
+            other => {
+                return Err(format!(
+                    "synchronous must be `normal` or `full`, not `{other}`"
+                ));
+            }
+        };
+        let positive = [
+            ("concurrency", self.concurrency as u64),
+            ("batch_size", self.batch_size as u64),
+            ("lease_secs", self.lease_secs),
+            ("poll_ms", self.poll_ms),
+            ("reap_secs", self.reap_secs),
+            ("backoff_base_ms", self.backoff_base_ms),
+            ("backoff_cap_secs", self.backoff_cap_secs),
+            ("max_attempts", u64::from(self.max_attempts)),
+            ("timeout_secs", self.timeout_secs),
+            ("keep_succeeded_hours", self.keep_succeeded_hours),
+            ("keep_dead_days", self.keep_dead_days),
+            (
+                "tenant_concurrency.free",
+                u64::from(self.tenant_concurrency.free),
+            ),
+            (
+                "tenant_concurrency.team",
+                u64::from(self.tenant_concurrency.team),
+            ),
+            (
+                "tenant_concurrency.enterprise",
+                u64::from(self.tenant_concurrency.enterprise),
+            ),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} must be greater than 0"));
+        }
+        if self.keep_succeeded_hours > 87_600 || self.keep_dead_days > 3650 {
+            return Err("jobs are kept at most ten years".into());
+        }
+        for (name, cron) in [
+            ("prune_schedule", &self.prune_schedule),
+            ("checkpoint_schedule", &self.checkpoint_schedule),
+        ] {
+            crate::queue::CronExpr::parse(cron).map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(crate::queue::QueueSettings {
+            lease: Duration::from_secs(self.lease_secs),
+            poll_interval: Duration::from_millis(self.poll_ms),
+            concurrency: self.concurrency,
+            batch_size: self.batch_size,
+            backoff: crate::queue::Backoff {
+                base: Duration::from_millis(self.backoff_base_ms),
+                cap: Duration::from_secs(self.backoff_cap_secs),
+            },
+            default_max_attempts: self.max_attempts,
+            default_timeout: Duration::from_secs(self.timeout_secs),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            reap_interval: Duration::from_secs(self.reap_secs),
+            synchronous,
+            ..crate::queue::QueueSettings::default()
+        })
+    }
+}
+
 /// The config file, as written by a user. Every key is optional; unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -264,6 +425,8 @@ pub struct FileSettings {
     pub hook_events: Option<HookEventSettings>,
     #[serde(default)]
     pub realtime: Option<RealtimeSettings>,
+    #[serde(default)]
+    pub queue: Option<QueueConfig>,
 }
 
 /// Values from the environment and the command line (clap merges the two, flags first).
@@ -356,10 +519,11 @@ impl Settings {
             || hook_events.max_event_bytes == 0
             || hook_events.max_rows_per_tenant == 0
             || hook_events.max_age_days == 0
-            || hook_events.retention_interval_secs == 0
         {
             return Err(invalid("hook_events", "every limit must be greater than 0"));
         }
+        crate::queue::CronExpr::parse(&hook_events.retention_schedule)
+            .map_err(|e| invalid("hook_events.retention_schedule", e.to_string()))?;
         let realtime = file.realtime.unwrap_or_default();
         if realtime.max_connections == 0
             || realtime.heartbeat_secs == 0
@@ -375,6 +539,8 @@ impl Settings {
                 "every limit must be greater than 0, and idle_timeout_secs greater than heartbeat_secs",
             ));
         }
+        let queue = file.queue.unwrap_or_default();
+        queue.settings().map_err(|e| invalid("queue", e))?;
 
         let data_dir = o
             .data_dir
@@ -466,6 +632,7 @@ impl Settings {
             mcp,
             hook_events,
             realtime,
+            queue,
             bootstrap_admin,
         })
     }

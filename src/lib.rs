@@ -14,6 +14,7 @@ pub mod domain;
 pub mod failpoint;
 pub mod net;
 pub mod ops;
+pub mod queue;
 pub mod realtime;
 pub mod secrets;
 pub mod services;

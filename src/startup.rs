@@ -25,6 +25,7 @@ use crate::auth::{Email, Password, PasswordHasher};
 use crate::config::Settings;
 use crate::ops::metrics::Metrics;
 use crate::ops::rate_limit::{LoginBackoff, RateLimits};
+use crate::queue::Queue;
 use crate::realtime::{BusLimits, EventBus, Hub};
 use crate::secrets::MasterKey;
 use crate::store::{Storage, StoreError, blocking};
@@ -50,6 +51,8 @@ pub struct AppState {
     pub events: Arc<EventBus>,
     /// The open WebSocket connections (`GET /api/ws`).
     pub hub: Arc<Hub>,
+    /// The job queue (`queue.db`); its worker pool runs while the server serves.
+    pub queue: Queue,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
         hasher: PasswordHasher,
         metrics: Arc<Metrics>,
         master_key: &MasterKey,
+        queue: Queue,
     ) -> Self {
         let backoff = Arc::new(LoginBackoff::new(&settings.rate_limits));
         AppState {
@@ -80,6 +84,7 @@ impl AppState {
             storage,
             metrics,
             settings,
+            queue,
         }
     }
 
@@ -166,12 +171,19 @@ impl Application {
         let hasher = PasswordHasher::new().context("cannot set up password hashing")?;
         let admin_exists = ensure_platform_admin(&settings, &storage, hasher.clone()).await?;
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+        let queue = {
+            let s = settings.clone();
+            tokio::task::spawn_blocking(move || crate::ops::queue_runtime::open(&s))
+                .await
+                .context("queue task failed")??
+        };
         let state = web::Data::new(AppState::new(
             settings.clone(),
             storage.clone(),
             hasher,
             metrics,
             &master_key,
+            queue,
         ));
         let directory = state.directory.clone();
         {
@@ -240,10 +252,9 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let poll = Duration::from_millis(self.state.settings.storage.registry_poll_ms);
-        let retention = tokio::spawn(enforce_hook_event_retention(
-            self.state.clone(),
-            stop_rx.clone(),
-        ));
+        let workers = crate::ops::queue_runtime::start(&self.state)
+            .await
+            .context("cannot start the job queue's workers")?;
         let watcher = tokio::spawn(watch_registry(self.state.clone(), poll, stop_rx));
 
         let handle = self.server.handle();
@@ -264,8 +275,12 @@ impl Application {
         if let Err(e) = watcher.await {
             tracing::error!(error = %e, "registry watcher failed");
         }
-        if let Err(e) = retention.await {
-            tracing::error!(error = %e, "hook event retention task failed");
+        // Running jobs get the grace period to finish; the rest are released for the next
+        // start (or another instance) to pick up at once.
+        let report = workers.shutdown().await;
+        tracing::info!(?report, "job workers stopped");
+        if let Err(e) = self.state.queue.close().await {
+            tracing::warn!(error = %e, "closing the queue failed");
         }
         let storage = self.state.storage.clone();
         tokio::task::spawn_blocking(move || storage.close())
@@ -402,54 +417,6 @@ async fn watch_registry(
                     healthy = false;
                 }
             }
-        }
-    }
-}
-
-/// Applies the hook event retention of `[hook_events]` to every active tenant once per
-/// `retention_interval_secs` (the first pass one interval after start, so a restart does not
-/// open every tenant database at once). A pass stops early, between tenants, on shutdown.
-///
-/// NOTE: a pass opens each active tenant's database, which can push busier tenants out of the
-/// pool cache for a moment; once an hour (the default) that costs less than keeping track of
-/// which tenants received events.
-async fn enforce_hook_event_retention(state: web::Data<AppState>, mut stop: watch::Receiver<bool>) {
-    use crate::domain::TenantStatus;
-    use crate::domain::hook_event::RetentionPolicy;
-    let settings = &state.settings.hook_events;
-    let policy = RetentionPolicy {
-        max_rows: settings.max_rows_per_tenant,
-        max_age: chrono::Duration::days(i64::from(settings.max_age_days)),
-    };
-    let period = Duration::from_secs(settings.retention_interval_secs);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => break,
-        }
-        let tenants: Vec<_> = state
-            .directory
-            .all()
-            .values()
-            .filter(|t| t.status == TenantStatus::Active)
-            .map(|t| t.id)
-            .collect();
-        let (s, stop) = (state.clone(), stop.clone());
-        let pass = tokio::task::spawn_blocking(move || {
-            crate::services::hook_events::enforce_retention_for(
-                &*s.storage.tenants,
-                &tenants,
-                policy,
-                crate::domain::now(),
-                || *stop.borrow(),
-            )
-        });
-        match pass.await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "hook event retention deleted old events"),
-            Err(e) => tracing::error!(error = %e, "hook event retention pass failed"),
         }
     }
 }

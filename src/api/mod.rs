@@ -10,6 +10,7 @@ pub mod client_ip;
 mod error;
 pub mod extract;
 mod hook_events;
+mod jobs;
 mod json;
 mod mcp_servers;
 mod members;

@@ -10,8 +10,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    admin, agents, audit, auth, board, chat, hook_events, mcp_servers, members, ops, settings,
-    setup, tasks, tenant, tokens, ws,
+    admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, ops,
+    settings, setup, tasks, tenant, tokens, ws,
 };
 
 /// Every error response: `{"error": {"code", "message", "details"}}` (CONTRACT.md).
@@ -178,6 +178,7 @@ pub fn spec() -> &'static utoipa::openapi::OpenApi {
             settings::Doc::openapi(),
             mcp_servers::Doc::openapi(),
             hook_events::Doc::openapi(),
+            jobs::Doc::openapi(),
             ws::Doc::openapi(),
         ] {
             doc.merge(part);

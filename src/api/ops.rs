@@ -34,8 +34,10 @@ pub struct Readiness {
 
 #[derive(Serialize, ToSchema)]
 pub struct ReadinessChecks {
-    /// `ok`.
+    /// `ok` or `failed`.
     registry: &'static str,
+    /// `ok` or `failed`: `queue.db` answers.
+    queue: &'static str,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -61,17 +63,32 @@ pub async fn healthz() -> Result<HttpResponse, ApiError> {
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let registry = state.storage.registry.clone();
-    match blocking(move || registry.probe_writable()).await {
-        Ok(()) => json::ok(&Readiness {
-            status: "ready",
-            checks: ReadinessChecks { registry: "ok" },
-        }),
+    let registry = match blocking(move || registry.probe_writable()).await {
+        Ok(()) => "ok",
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed: registry not writable");
-            Err(ApiError::unavailable("the registry does not accept writes")
-                .with_details(json!({ "checks": { "registry": "failed" } })))
+            "failed"
         }
+    };
+    // A lookup of an id no job has: answered from the index when the store works.
+    let queue = match state.queue.get(crate::queue::JobId::generate()).await {
+        Ok(_) | Err(crate::queue::QueueError::NotFound) => "ok",
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed: queue unavailable");
+            "failed"
+        }
+    };
+    let checks = ReadinessChecks { registry, queue };
+    if registry == "ok" && queue == "ok" {
+        return json::ok(&Readiness {
+            status: "ready",
+            checks,
+        });
     }
+    Err(
+        ApiError::unavailable("storage or the job queue is not working")
+            .with_details(json!({ "checks": checks })),
+    )
 }
 
 #[utoipa::path(get, path = "/version", tag = "operations", security(()),
@@ -123,6 +140,10 @@ pub async fn metrics(
         }
     }
     state.refresh_gauges();
+    match state.queue.counts().await {
+        Ok(counts) => state.metrics.queue.set_depth(&counts),
+        Err(e) => tracing::warn!(error = %e, "cannot count jobs for the metrics"),
+    }
     let text = state.metrics.render().map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -186,6 +207,9 @@ mod tests {
             ))
         }
         fn close(&self) {}
+        fn checkpoint(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
         fn insert_user(&self, _: &User, _: &str) -> Result<(), StoreError> {
             Err(StoreError::Unavailable("read-only".into()))
         }
@@ -294,6 +318,11 @@ mod tests {
             // 32 zero bytes: any key does for this test.
             &crate::secrets::MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
                 .unwrap(),
+            crate::queue::Queue::open(
+                &dir.path().join("queue.db"),
+                crate::queue::QueueSettings::default(),
+            )
+            .unwrap(),
         ));
         let app = atest::init_service(
             App::new()

@@ -49,6 +49,8 @@ pub struct Metrics {
     ws_events_sent: IntCounter,
     ws_slow_consumers: IntCounter,
     ws_fanout_seconds: Histogram,
+    /// The job queue's series (the worker pool's observer).
+    pub queue: std::sync::Arc<super::queue_metrics::QueueMetrics>,
 }
 
 impl Metrics {
@@ -136,6 +138,7 @@ impl Metrics {
         registry.register(Box::new(ws_slow_consumers.clone()))?;
         registry.register(Box::new(ws_fanout_seconds.clone()))?;
         registry.register(Box::new(build))?;
+        let queue = std::sync::Arc::new(super::queue_metrics::QueueMetrics::register(&registry)?);
         // Process metrics (CPU, RSS, open fds…) keep their conventional unprefixed names.
         #[cfg(target_os = "linux")]
         {
@@ -161,6 +164,7 @@ impl Metrics {
             ws_events_sent,
             ws_slow_consumers,
             ws_fanout_seconds,
+            queue,
         })
     }
 

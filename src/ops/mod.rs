@@ -1,7 +1,10 @@
 //! Operations: metrics, rate limits, embedded web assets and process limits.
 
 pub mod assets;
+pub mod maintenance;
 pub mod metrics;
+pub mod queue_metrics;
+pub mod queue_runtime;
 pub mod rate_limit;
 
 /// Raises the soft limit of open files to the hard limit. Each open WAL database holds a few

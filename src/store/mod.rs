@@ -63,6 +63,9 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn probe_writable(&self) -> Result<(), StoreError>;
     /// Flushes and closes: called once at shutdown.
     fn close(&self);
+    /// Folds the write-ahead log back into the database file as far as readers allow
+    /// (a passive checkpoint: never waits for them). Maintenance calls it on a schedule.
+    fn checkpoint(&self) -> Result<(), StoreError>;
 
     /// Inserts a user with its password hash; a taken email is [`StoreError::Conflict`].
     fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
@@ -169,6 +172,9 @@ pub trait TenantDatabases: Send + Sync + 'static {
     fn open_count(&self) -> usize;
     /// Checkpoints and closes every open tenant database: called once at shutdown.
     fn close_all(&self);
+    /// A passive checkpoint of every open tenant database (maintenance); returns how many
+    /// were checkpointed.
+    fn checkpoint_open(&self) -> usize;
 }
 
 /// One tenant's open database: the repositories of every domain area (each its own trait, in

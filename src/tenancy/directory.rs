@@ -22,6 +22,7 @@ pub struct TenantDirectory {
 #[derive(Default)]
 struct State {
     by_slug: Arc<Map>,
+    by_id: Arc<HashMap<TenantId, Arc<Tenant>>>,
     generation: Option<i64>,
 }
 
@@ -40,6 +41,10 @@ impl TenantDirectory {
 
     pub fn get(&self, slug: &str) -> Option<Arc<Tenant>> {
         self.read().by_slug.get(slug).cloned()
+    }
+
+    pub fn get_by_id(&self, id: TenantId) -> Option<Arc<Tenant>> {
+        self.read().by_id.get(&id).cloned()
     }
 
     /// A snapshot of every tenant.
@@ -86,6 +91,7 @@ impl TenantDirectory {
                 }),
             }
         }
+        state.by_id = Arc::new(by_slug.values().map(|t| (t.id, t.clone())).collect());
         state.by_slug = Arc::new(by_slug);
         state.generation = Some(generation);
         Ok(changes)

@@ -258,6 +258,9 @@ mod tests {
             0
         }
         fn close_all(&self) {}
+        fn checkpoint_open(&self) -> usize {
+            0
+        }
     }
 
     fn resolver(base: Option<&str>) -> TenantResolver {

@@ -314,7 +314,7 @@ async fn retention_keeps_the_newest_rows_and_deletes_what_is_too_old() {
 async fn the_server_applies_retention_by_itself_every_interval() {
     // Arrange: a one-second interval and room for one event per tenant.
     let app = spawn_app_with_config(
-        "[hook_events]\nretention_interval_secs = 1\nmax_rows_per_tenant = 1\n",
+        "[hook_events]\nretention_schedule = \"* * * * * *\"\nmax_rows_per_tenant = 1\n",
     )
     .await;
     let member = tenant_with(&app, "acme", "member");

@@ -526,4 +526,10 @@ impl RegistryStore for SqliteRegistry {
             tracing::warn!(error = %e, "registry checkpoint failed at shutdown");
         }
     }
+
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = self.pool.get()?;
+        conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
+        Ok(())
+    }
 }

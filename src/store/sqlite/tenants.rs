@@ -420,6 +420,26 @@ impl TenantDatabases for SqliteTenantDatabases {
             }
         }
     }
+
+    fn checkpoint_open(&self) -> usize {
+        let entries: Vec<_> = self.cache().iter().map(|(_, e)| e.clone()).collect();
+        let mut done = 0;
+        for entry in entries {
+            match entry
+                .store
+                .pool
+                .get()
+                .map_err(StoreError::from)
+                .and_then(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?))
+            {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    tracing::warn!(tenant_id = %entry.store.id, error = %e, "checkpoint failed")
+                }
+            }
+        }
+        done
+    }
 }
 
 /// One open tenant database. The repository impls of each domain area live in sibling
