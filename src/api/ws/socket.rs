@@ -119,7 +119,9 @@ impl Socket {
         let mut heard = Instant::now();
         let idle_timeout = Duration::from_secs(settings.idle_timeout_secs);
         let mut heartbeat = interval(settings.heartbeat_secs);
-        let mut revalidate = interval(settings.revalidate_secs);
+        // Sockets that connected together (a reconnect storm, a load test) spread their
+        // checks over the period instead of making them all at once.
+        let mut revalidate = interval_spread(settings.revalidate_secs);
         let mut close = self.registration.close.clone();
         loop {
             tokio::select! {
@@ -322,6 +324,13 @@ impl Socket {
         let state = self.state.clone();
         let tenant = self.scope.tenant;
         let slug = self.scope.slug.clone();
+        // The cache answers for most sockets without I/O: it forgets every token as soon as
+        // anything a token's validity depends on changes, here or in another process.
+        if let Secret::Token(secret) = &self.secret
+            && let Some(token) = state.tokens.cached(secret)
+        {
+            return (token.tenant_id != tenant).then_some(CloseCause::AccessEnded);
+        }
         let check = match &self.secret {
             Secret::Token(secret) => {
                 let secret = secret.clone();
@@ -365,6 +374,17 @@ impl Socket {
 
 fn error(code: &str, message: &str) -> Value {
     json!({ "code": code, "message": message })
+}
+
+/// An interval whose first tick comes at a random point of the next period (then one period
+/// apart).
+fn interval_spread(secs: u64) -> tokio::time::Interval {
+    use rand::Rng;
+    let period = Duration::from_secs(secs);
+    let first = period.mul_f64(rand::rng().random_range(0.5..1.5));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
 }
 
 /// An interval whose first tick is one period from now.

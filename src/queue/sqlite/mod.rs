@@ -12,7 +12,7 @@ mod rows;
 mod schedules;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -70,6 +70,58 @@ impl From<&QueueSettings> for SqliteOptions {
 pub struct SqliteJobStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    checkpointer: Arc<Mutex<Connection>>,
+    /// Checkpoints the WAL in the background; stops when the store is dropped.
+    _checkpoints: Checkpoints,
+}
+
+/// How often the background thread folds the WAL back into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The thread that checkpoints `queue.db`. Commits never checkpoint (the writer's
+/// auto-checkpoint is off): a checkpoint syncs the database file, which on a commit's path
+/// made about one job in a hundred wait for it (measured with `benches/queue.rs`,
+/// `synchronous=NORMAL`: enqueue → start p99 13.5–15.4 ms with auto-checkpoints, 0.8–1.0 ms
+/// with this thread).
+struct Checkpoints {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpoints {
+    fn start(conn: Arc<Mutex<Connection>>) -> Result<Self, QueueError> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("queue-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_INTERVAL)
+                {
+                    // PASSIVE: copies what no reader still needs, never waits for anyone.
+                    if let Err(e) = lock(&conn).execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(error = %e, "queue.db checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| {
+                QueueError::Storage(StoreError::Internal(format!(
+                    "cannot start the queue's checkpoint thread: {e}"
+                )))
+            })?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl SqliteJobStore {
@@ -87,9 +139,18 @@ impl SqliteJobStore {
         )?;
         configure(&reader, options)?;
         reader.execute_batch("PRAGMA query_only = ON;")?;
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        let checkpointer = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&checkpointer, options)?;
+        let checkpointer = Arc::new(Mutex::new(checkpointer));
         Ok(Self {
+            _checkpoints: Checkpoints::start(checkpointer.clone())?,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            checkpointer,
         })
     }
 
@@ -271,8 +332,7 @@ impl JobStore for SqliteJobStore {
     }
 
     fn checkpoint(&self) -> Result<(), QueueError> {
-        let conn = lock(&self.writer);
-        conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
+        lock(&self.checkpointer).execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
         Ok(())
     }
 
