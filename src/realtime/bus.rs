@@ -45,10 +45,12 @@ pub struct DomainEvent {
     pub seq: u64,
 }
 
-/// An event as sockets send it.
+/// An event as sockets send it. Only its text is kept (not the event's data as a JSON value):
+/// a tenant's ring holds up to `ring` frames, and each parsed copy would double that memory.
 #[derive(Debug)]
 pub struct Frame {
-    pub event: DomainEvent,
+    /// Position in the tenant's stream.
+    pub seq: u64,
     /// Who receives it: empty for every socket of the tenant, else only sockets subscribed to
     /// one of these (high-volume streams such as `run.event`).
     pub topics: Box<[Topic]>,
@@ -191,7 +193,7 @@ impl EventBus {
         };
         channel.next_seq += 1;
         let frame = Arc::new(Frame {
-            event,
+            seq: event.seq,
             topics: topics.into_boxed_slice(),
             text,
             published: Instant::now(),
@@ -221,10 +223,7 @@ impl EventBus {
         channel.idle_since = None;
         let latest = channel.latest();
         let missed = since.map(|since| {
-            let oldest_kept = channel
-                .ring
-                .front()
-                .map_or(channel.next_seq, |f| f.event.seq);
+            let oldest_kept = channel.ring.front().map_or(channel.next_seq, |f| f.seq);
             if since == latest {
                 Missed::Events(Vec::new())
             } else if since < latest && since + 1 >= oldest_kept {
@@ -232,7 +231,7 @@ impl EventBus {
                     channel
                         .ring
                         .iter()
-                        .filter(|f| f.event.seq > since)
+                        .filter(|f| f.seq > since)
                         .cloned()
                         .collect(),
                 )
@@ -268,6 +267,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parsed(frame: &Frame) -> serde_json::Value {
+        serde_json::from_str(&frame.text).unwrap()
+    }
+
     #[tokio::test]
     async fn subscribers_get_only_their_tenants_events() {
         let bus = EventBus::default();
@@ -278,13 +281,14 @@ mod tests {
         bus.publish(b, "globex", "task.created", json!({ "id": 2 }));
         let got_a = rx_a.recv().await.unwrap();
         let got_b = rx_b.recv().await.unwrap();
+        let (got_a, got_b) = (parsed(&got_a), parsed(&got_b));
         assert_eq!(
-            (&*got_a.event.tenant, got_a.event.data["id"].as_i64()),
-            ("acme", Some(1))
+            (got_a["tenant"].as_str(), got_a["data"]["id"].as_i64()),
+            (Some("acme"), Some(1))
         );
         assert_eq!(
-            (&*got_b.event.tenant, got_b.event.data["id"].as_i64()),
-            ("globex", Some(2))
+            (got_b["tenant"].as_str(), got_b["data"]["id"].as_i64()),
+            (Some("globex"), Some(2))
         );
         assert!(rx_a.try_recv().is_err(), "nothing else for acme");
     }
@@ -297,11 +301,11 @@ mod tests {
         bus.publish(t, "acme", "agent.created", json!({ "n": 1 }));
         bus.publish(t, "acme", "agent.updated", json!({ "n": 2 }));
         let (first, second) = (rx.recv().await.unwrap(), rx.recv().await.unwrap());
-        assert_eq!(second.event.seq, first.event.seq + 1);
+        assert_eq!(second.seq, first.seq + 1);
         let parsed: serde_json::Value = serde_json::from_str(&first.text).unwrap();
         assert_eq!(parsed["type"], "agent.created");
         assert_eq!(parsed["tenant"], "acme");
-        assert_eq!(parsed["seq"], first.event.seq);
+        assert_eq!(parsed["seq"], first.seq);
         assert_eq!(parsed["data"]["n"], 1);
         assert!(parsed["at"].is_string());
     }
@@ -321,7 +325,7 @@ mod tests {
         };
         let ns: Vec<i64> = missed
             .iter()
-            .map(|f| f.event.data["n"].as_i64().unwrap())
+            .map(|f| parsed(f)["data"]["n"].as_i64().unwrap())
             .collect();
         assert_eq!(ns, vec![2, 3, 4]);
         assert_eq!(again.latest, first.latest + 5);
