@@ -51,6 +51,8 @@ pub struct DomainEvent {
 pub struct Frame {
     /// Position in the tenant's stream.
     pub seq: u64,
+    /// E.g. `task.created`.
+    pub kind: &'static str,
     /// Who receives it: empty for every socket of the tenant, else only sockets subscribed to
     /// one of these (high-volume streams such as `run.event`).
     pub topics: Box<[Topic]>,
@@ -104,6 +106,16 @@ impl Channel {
     /// The last sequence number issued (one below the first when none was).
     fn latest(&self) -> u64 {
         self.next_seq - 1
+    }
+}
+
+impl Frame {
+    /// The event's `data`, parsed again from its text (for tests and diagnostics; sockets
+    /// send the text as it is).
+    pub fn data(&self) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&self.text)
+            .map(|mut v| v["data"].take())
+            .unwrap_or_default()
     }
 }
 
@@ -194,6 +206,7 @@ impl EventBus {
         channel.next_seq += 1;
         let frame = Arc::new(Frame {
             seq: event.seq,
+            kind,
             topics: topics.into_boxed_slice(),
             text,
             published: Instant::now(),

@@ -507,7 +507,7 @@ async fn agent_changes_are_published_and_audited() {
 
     // Assert
     let kinds: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
-        .map(|e| (e.event.kind, e.event.data["name"].clone()))
+        .map(|e| (e.kind, e.data()["name"].clone()))
         .collect();
     assert_eq!(
         kinds,

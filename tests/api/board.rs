@@ -400,7 +400,7 @@ async fn board_changes_are_audited_and_published() {
     .await;
 
     let kinds: Vec<&str> = (0..3)
-        .map(|_| events.try_recv().expect("an event").event.kind)
+        .map(|_| events.try_recv().expect("an event").kind)
         .collect();
     assert_eq!(
         kinds,

@@ -87,7 +87,7 @@ async fn a_message_to_an_agent_starts_a_thread_and_a_reply_task() {
         json!([message["from_user_id"]])
     );
     let kinds: Vec<&str> = std::iter::from_fn(|| events.try_recv().ok())
-        .map(|e| e.event.kind)
+        .map(|e| e.kind)
         .collect();
     assert_eq!(kinds, ["message.created", "task.created"]);
 }
@@ -297,7 +297,7 @@ async fn messages_are_marked_read_edited_by_their_author_and_deleted() {
     .await;
     assert_eq!(messages["items"].as_array().unwrap().len(), 1);
     let kinds: Vec<&str> = std::iter::from_fn(|| events.try_recv().ok())
-        .map(|e| e.event.kind)
+        .map(|e| e.kind)
         .collect();
     assert_eq!(
         kinds,

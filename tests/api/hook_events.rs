@@ -245,11 +245,8 @@ async fn each_event_is_published_and_a_batch_is_audited_once() {
 
     let first = events.try_recv().expect("first event");
     let second = events.try_recv().expect("second event");
-    assert_eq!(
-        (first.event.kind, second.event.kind),
-        ("hook.event", "hook.event")
-    );
-    assert_eq!(second.event.data["event_type"], "Stop");
+    assert_eq!((first.kind, second.kind), ("hook.event", "hook.event"));
+    assert_eq!(second.data()["event_type"], "Stop");
     assert!(events.try_recv().is_err(), "one event per hook event");
     let (_, audit) = api(
         &app,

@@ -225,7 +225,7 @@ async fn server_changes_are_audited_and_published() {
     .await;
 
     let kinds: Vec<&str> = (0..3)
-        .map(|_| events.try_recv().expect("event").event.kind)
+        .map(|_| events.try_recv().expect("event").kind)
         .collect();
     assert_eq!(
         kinds,
@@ -580,10 +580,7 @@ async fn failed_pings_are_recorded_and_counted_until_a_success_resets_them() {
     );
     assert_eq!(first["consecutive_failures"], 1);
     assert_eq!(second["consecutive_failures"], 2);
-    assert_eq!(
-        events.try_recv().expect("event").event.kind,
-        "mcp_server.status"
-    );
+    assert_eq!(events.try_recv().expect("event").kind, "mcp_server.status");
     fake.failing.store(false, Ordering::SeqCst);
     let third = ping(&app, &admin, &server).await;
     assert_eq!(third["status"], "connected", "{third}");

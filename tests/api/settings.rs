@@ -100,8 +100,8 @@ async fn a_workspace_change_is_audited_and_published() {
     assert_eq!(status, StatusCode::OK);
 
     let event = events.try_recv().expect("an event was published");
-    assert_eq!(event.event.kind, "workspace.updated");
-    assert_eq!(event.event.data["description"], "We build rockets");
+    assert_eq!(event.kind, "workspace.updated");
+    assert_eq!(event.data()["description"], "We build rockets");
     let (_, audit) = api(
         &app,
         &admin,
@@ -350,7 +350,7 @@ async fn an_admin_manages_tool_permissions_and_a_member_only_reads_them() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let kinds: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
-        .map(|e| e.event.kind)
+        .map(|e| e.kind)
         .collect();
     assert_eq!(
         kinds,

@@ -899,8 +899,8 @@ async fn task_changes_are_published_and_audited() {
     // Assert
     let mut kinds = Vec::new();
     while let Ok(event) = events.try_recv() {
-        assert_eq!(event.event.data["id"], id(&task).as_str());
-        kinds.push(event.event.kind);
+        assert_eq!(event.data()["id"], id(&task).as_str());
+        kinds.push(event.kind);
     }
     assert_eq!(
         kinds,

@@ -203,11 +203,11 @@ async fn deleting_an_agent_moves_its_reports_up_and_unassigns_its_open_tasks() {
     assert_eq!(task_assignee(&app, "acme", "task-open"), None);
     assert_eq!(task_assignee(&app, "acme", "task-review"), None);
     let first = events.try_recv().expect("agent.deleted published");
-    assert_eq!(first.event.kind, "agent.deleted");
-    assert_eq!(first.event.data["name"], "manager");
+    assert_eq!(first.kind, "agent.deleted");
+    assert_eq!(first.data()["name"], "manager");
     let moved: Vec<_> = std::iter::from_fn(|| events.try_recv().ok()).collect();
     assert_eq!(moved.len(), 2, "one agent.updated per moved report");
-    assert!(moved.iter().all(|e| e.event.kind == "agent.updated"));
+    assert!(moved.iter().all(|e| e.kind == "agent.updated"));
     let admin = tenant_with(&app, "acme", "admin");
     let (_, audit) = api(
         &app,
