@@ -1,8 +1,6 @@
 //! `jobs` routes: a tenant's jobs (`GET /api/jobs`), and for platform admins every job with
 //! retry and cancel (`/api/admin/jobs`). Handlers only: the queue holds the rules.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -17,11 +15,12 @@ use super::principal::{PlatformAdmin, TenantMember};
 use super::routes::{Access, Endpoint, endpoint};
 use crate::audit::Target;
 use crate::auth::policy::TenantAction;
-use crate::domain::TenantSlug;
+use crate::domain::{TenantId, TenantSlug};
 use crate::queue::{
     CancelOutcome, Job, JobFilter, JobId, JobPage, JobState, PageRequest, QueueError, TenantFilter,
 };
 use crate::startup::AppState;
+use crate::tenancy::TenantDirectory;
 
 /// This module's routes (merged into the route table).
 pub fn endpoints() -> Vec<Endpoint> {
@@ -171,21 +170,19 @@ fn filter_of(
     ))
 }
 
-/// Tenant ids to slugs, for showing jobs.
-fn slugs(state: &AppState) -> HashMap<String, String> {
-    state
-        .directory
-        .all()
-        .values()
-        .map(|t| (t.id.to_string(), t.slug.as_str().to_owned()))
-        .collect()
+/// The slug of the tenant a job names by id (the id itself when the tenant is gone).
+fn slug_of(directory: &TenantDirectory, id: String) -> String {
+    TenantId::parse(&id)
+        .ok()
+        .and_then(|t| directory.get_by_id(t))
+        .map_or(id, |t| t.slug.as_str().to_owned())
 }
 
-fn view(job: Job, slugs: &HashMap<String, String>) -> JobView {
+fn view(job: Job, directory: &TenantDirectory) -> JobView {
     let time = crate::domain::time::format_rfc3339;
     JobView {
         payload: serde_json::from_str(&job.payload).unwrap_or(Value::String(job.payload)),
-        tenant: job.tenant.map(|id| slugs.get(&id).cloned().unwrap_or(id)),
+        tenant: job.tenant.map(|id| slug_of(directory, id)),
         id: job.id.to_string(),
         kind: job.kind,
         priority: job.priority,
@@ -202,9 +199,9 @@ fn view(job: Job, slugs: &HashMap<String, String>) -> JobView {
     }
 }
 
-fn page_view(page: JobPage, slugs: &HashMap<String, String>) -> JobViewPage {
+fn page_view(page: JobPage, directory: &TenantDirectory) -> JobViewPage {
     JobViewPage {
-        items: page.jobs.into_iter().map(|j| view(j, slugs)).collect(),
+        items: page.jobs.into_iter().map(|j| view(j, directory)).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
     }
 }
@@ -232,8 +229,7 @@ pub async fn list(
         q.cursor.as_deref(),
     )?;
     let page = state.queue.list(filter, page).await?;
-    let slugs = HashMap::from([(tenant.id.to_string(), tenant.slug.as_str().to_owned())]);
-    json::ok(&page_view(page, &slugs))
+    json::ok(&page_view(page, &state.directory))
 }
 
 /// Every job (or one tenant's, or the platform's), newest first.
@@ -269,7 +265,7 @@ pub async fn admin_list(
         q.cursor.as_deref(),
     )?;
     let page = state.queue.list(filter, page).await?;
-    json::ok(&page_view(page, &slugs(&state)))
+    json::ok(&page_view(page, &state.directory))
 }
 
 fn job_id(raw: &str) -> Result<JobId, ApiError> {
@@ -294,7 +290,7 @@ pub async fn admin_retry(
     let job = state.queue.retry(id).await?;
     let entry = admin.audit("job.retried", Target::new("job", job.id));
     record_platform(&state, entry.with_details(json!({ "kind": job.kind }))).await?;
-    json::ok(&view(job, &slugs(&state)))
+    json::ok(&view(job, &state.directory))
 }
 
 /// Cancels a queued job at once, or asks a running one to stop.
@@ -326,6 +322,6 @@ pub async fn admin_cancel(
     .await?;
     json::ok(&Cancelled {
         outcome,
-        job: view(job, &slugs(&state)),
+        job: view(job, &state.directory),
     })
 }

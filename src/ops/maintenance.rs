@@ -52,14 +52,6 @@ pub fn schedules(state: &AppState) -> Result<Vec<ScheduleSpec>, QueueError> {
     ])
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, JobFailure> + Send + 'static,
-) -> Result<T, JobFailure> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| JobFailure::retry(format!("maintenance task failed: {e}")))?
-}
-
 /// Applies `[hook_events]` retention to every active tenant; stops between tenants when the
 /// job is cancelled (shutdown), and the next fire goes on.
 ///
@@ -85,7 +77,7 @@ async fn hook_event_retention(
         .map(|t| t.id)
         .collect();
     let cancel = ctx.cancel.clone();
-    let deleted = blocking(move || {
+    let deleted = crate::store::blocking(move || {
         Ok(crate::services::hook_events::enforce_retention_for(
             &*state.storage.tenants,
             &tenants,
@@ -94,7 +86,8 @@ async fn hook_event_retention(
             || cancel.is_cancelled(),
         ))
     })
-    .await?;
+    .await
+    .map_err(|e| JobFailure::retry(format!("hook event retention: {e}")))?;
     if deleted > 0 {
         tracing::info!(deleted, "hook event retention deleted old events");
     }
@@ -126,20 +119,17 @@ async fn prune_jobs(state: web::Data<AppState>) -> Result<(), JobFailure> {
 /// WAL files short under steady writes (SQLite's own auto-checkpoint can be starved by
 /// readers that never pause).
 async fn wal_checkpoint(state: web::Data<AppState>) -> Result<(), JobFailure> {
-    let queue = state.queue.clone();
-    blocking(move || {
-        state
-            .storage
-            .registry
-            .checkpoint()
-            .map_err(|e| JobFailure::retry(format!("registry checkpoint: {e}")))?;
-        queue
-            .store()
-            .checkpoint()
-            .map_err(|e| JobFailure::retry(format!("queue checkpoint: {e}")))?;
-        let tenants = state.storage.tenants.checkpoint_open();
-        tracing::debug!(tenants, "WAL checkpoints done");
-        Ok(())
+    state
+        .queue
+        .checkpoint()
+        .await
+        .map_err(|e| JobFailure::retry(format!("queue checkpoint: {e}")))?;
+    let tenants = crate::store::blocking(move || {
+        state.storage.registry.checkpoint()?;
+        Ok(state.storage.tenants.checkpoint_open())
     })
     .await
+    .map_err(|e| JobFailure::retry(format!("registry checkpoint: {e}")))?;
+    tracing::debug!(tenants, "WAL checkpoints done");
+    Ok(())
 }

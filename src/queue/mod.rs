@@ -263,6 +263,11 @@ impl Queue {
         self.blocking(|store| store.list_schedules()).await
     }
 
+    /// A passive checkpoint of the store's write-ahead log (maintenance).
+    pub async fn checkpoint(&self) -> Result<(), QueueError> {
+        self.blocking(|store| store.checkpoint()).await
+    }
+
     /// Flushes the store to disk: call once at shutdown, after the worker pool stopped.
     pub async fn close(&self) -> Result<(), QueueError> {
         self.blocking(|store| {

@@ -306,26 +306,22 @@ async fn demo_seeds_an_organisation_and_prints_a_working_token() {
     .unwrap();
 
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let org: serde_json::Value = client
-        .get(format!("{address}/api/org"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |path: &str| {
+        let request = client.get(format!("{address}{path}")).bearer_auth(&token);
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let org = get("/api/org").await;
     assert_eq!(org["roots"][0]["name"], "ceo", "{org}");
     assert_eq!(org["roots"][0]["reports"].as_array().map(Vec::len), Some(2));
-    let board: serde_json::Value = client
-        .get(format!("{address}/api/tasks/board"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let board = get("/api/tasks/board").await;
     assert_eq!(board["backlog"]["count"], 4, "{board}");
     child.kill().unwrap();
     child.wait().unwrap();

@@ -118,10 +118,13 @@ impl Socket {
         let mut topics: HashSet<Topic> = HashSet::new();
         let mut heard = Instant::now();
         let idle_timeout = Duration::from_secs(settings.idle_timeout_secs);
-        let mut heartbeat = interval(settings.heartbeat_secs);
+        let mut heartbeat = interval(settings.heartbeat_secs, 1.0);
         // Sockets that connected together (a reconnect storm, a load test) spread their
         // checks over the period instead of making them all at once.
-        let mut revalidate = interval_spread(settings.revalidate_secs);
+        let mut revalidate = interval(
+            settings.revalidate_secs,
+            rand::Rng::random_range(&mut rand::rng(), 0.5..1.5),
+        );
         let mut close = self.registration.close.clone();
         loop {
             tokio::select! {
@@ -376,21 +379,11 @@ fn error(code: &str, message: &str) -> Value {
     json!({ "code": code, "message": message })
 }
 
-/// An interval whose first tick comes at a random point of the next period (then one period
-/// apart).
-fn interval_spread(secs: u64) -> tokio::time::Interval {
-    use rand::Rng;
+/// An interval of `secs` whose first tick comes `first_fraction` periods from now.
+fn interval(secs: u64, first_fraction: f64) -> tokio::time::Interval {
     let period = Duration::from_secs(secs);
-    let first = period.mul_f64(rand::rng().random_range(0.5..1.5));
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    interval
-}
-
-/// An interval whose first tick is one period from now.
-fn interval(secs: u64) -> tokio::time::Interval {
-    let period = Duration::from_secs(secs);
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let first = tokio::time::Instant::now() + period.mul_f64(first_fraction);
+    let mut interval = tokio::time::interval_at(first, period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval
 }

@@ -425,13 +425,12 @@ impl TenantDatabases for SqliteTenantDatabases {
         let entries: Vec<_> = self.cache().iter().map(|(_, e)| e.clone()).collect();
         let mut done = 0;
         for entry in entries {
-            match entry
-                .store
-                .pool
-                .get()
-                .map_err(StoreError::from)
-                .and_then(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?))
-            {
+            let checkpoint = || -> Result<(), StoreError> {
+                let conn = entry.store.pool.get()?;
+                conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
+                Ok(())
+            };
+            match checkpoint() {
                 Ok(()) => done += 1,
                 Err(e) => {
                     tracing::warn!(tenant_id = %entry.store.id, error = %e, "checkpoint failed")
