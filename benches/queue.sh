@@ -26,12 +26,9 @@ for tool in cargo node npm redis-server python3; do
     command -v "$tool" >/dev/null || { echo "error: $tool is required" >&2; exit 1; }
 done
 cd "$ROOT"
-BENCH=$(CARGO_TARGET_DIR="$TARGET" cargo bench --bench queue --no-run --message-format=json 2>/dev/null \
-    | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "queue" and m.get("executable"):
-        print(m["executable"])')
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+BENCH=$(bench_executable queue)
 [[ -x $BENCH ]] || { echo "error: cannot build the queue bench" >&2; exit 1; }
 [[ -d benches/peers/node_modules/bullmq ]] || (cd benches/peers && npm ci --no-audit --no-fund >/dev/null)
 
@@ -44,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+REDIS_PORT=$(free_port)
 redis_start() {
     rm -rf "$WORK/redis" && mkdir -p "$WORK/redis"
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK/redis" --save '' \

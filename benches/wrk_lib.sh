@@ -36,18 +36,8 @@ trap 'exit 130' INT TERM
 # wrk at 1000 connections needs more than the usual 1024 descriptors; servers inherit it.
 ulimit -n "$(( $(ulimit -Hn) < 65536 ? $(ulimit -Hn) : 65536 ))" 2>/dev/null || true
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_up() { # url [header]
-    for _ in $(seq 300); do
-        if curl -fsS -o /dev/null ${2:+-H "$2"} "$1" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "error: $1 did not come up" >&2
-    return 1
-}
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
 
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"

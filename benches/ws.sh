@@ -35,12 +35,9 @@ cd "$ROOT"
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     CARGO_TARGET_DIR="$TARGET" cargo build --release --bin agenthq
 fi
-LOADGEN=$(CARGO_TARGET_DIR="$TARGET" cargo bench --bench ws_load --no-run --message-format=json 2>/dev/null \
-    | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "ws_load" and m.get("executable"):
-        print(m["executable"])')
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+LOADGEN=$(bench_executable ws_load)
 BIN=$TARGET/release/agenthq
 [[ -x $BIN && -x $LOADGEN ]] || { echo "error: cannot build $BIN or the load generator" >&2; exit 1; }
 [[ -d benches/peers/node_modules/socket.io ]] || (cd benches/peers && npm ci --no-audit --no-fund >/dev/null)
@@ -62,17 +59,6 @@ trap 'exit 130' INT TERM
 # Every connection is a descriptor in the server and in the load generator.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_up() { # url
-    for _ in $(seq 300); do
-        if curl -sS -o /dev/null "$1" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "error: $1 did not come up" >&2
-    return 1
-}
 
 # --- AgentHQ set-up: TENANTS tenants, one member with a token in each, a platform admin.
 unset "${!AGENTHQ_@}"
@@ -119,7 +105,7 @@ run_socketio() { # label
     node benches/peers/socketio_server.js 127.0.0.1 "$port" >"$WORK/socketio.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    wait_up "http://127.0.0.1:$port/publish"
+    wait_up "http://127.0.0.1:$port/healthz"
     "$LOADGEN" --target socketio --url "http://127.0.0.1:$port" --tenants-file "$WORK/tenants" \
         --server-pid "$pid" --label "$1" \
         --connections "$CONNECTIONS" --interval-ms "$INTERVAL_MS" --duration "$DURATION" \

@@ -14,6 +14,10 @@ const host = process.argv[2] || "127.0.0.1";
 const port = Number(process.argv[3] || 3000);
 
 const server = http.createServer((req, res) => {
+  if (req.method === "GET" && req.url === "/healthz") {
+    res.writeHead(200).end();
+    return;
+  }
   if (req.method !== "POST" || req.url !== "/publish") {
     res.writeHead(404).end();
     return;
