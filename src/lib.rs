@@ -4,6 +4,7 @@
 //! else lives in this library so integration tests and benchmarks drive the same code.
 #![forbid(unsafe_code)]
 
+pub mod agents;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -8,6 +8,7 @@ pub mod invalid;
 pub mod mcp_server;
 pub mod page;
 pub mod patch;
+pub mod provider;
 pub mod task;
 pub mod tenant;
 pub mod text;
