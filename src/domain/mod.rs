@@ -9,6 +9,7 @@ pub mod mcp_server;
 pub mod page;
 pub mod patch;
 pub mod provider;
+pub mod run;
 pub mod task;
 pub mod tenant;
 pub mod text;

@@ -177,6 +177,11 @@ pub struct Task {
     pub delegator_id: Option<String>,
     pub parent_id: Option<String>,
     pub result: Option<String>,
+    /// Why the task is in its status, e.g. "waiting for 2 subtasks" (set by the runtime).
+    pub status_reason: Option<String>,
+    /// A machine-readable reason of a failed run, e.g. `BUDGET_EXCEEDED`, `MAX_TURNS`,
+    /// `PROVIDER_ERROR`, `RUN_FAILED`.
+    pub error_code: Option<String>,
     /// What the runs of this task cost, in US dollars.
     pub cost_usd: f64,
     pub input_tokens: i64,
@@ -195,6 +200,12 @@ pub struct Task {
     #[serde(serialize_with = "super::time::serialize_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<DateTime<Utc>>,
+    /// Grows each time the task becomes runnable; names the run job of that attempt.
+    #[serde(skip)]
+    pub run_attempt: i64,
+    /// Delegation depth (0 for a task a human created).
+    #[serde(skip)]
+    pub depth: i64,
 }
 
 /// `POST /api/tasks`.

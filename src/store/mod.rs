@@ -12,6 +12,7 @@ mod error;
 pub mod hook_events;
 pub mod mcp_servers;
 pub mod migrations;
+pub mod runs;
 pub mod settings;
 pub mod sqlite;
 pub mod tasks;
@@ -24,6 +25,7 @@ pub use chat::ChatRepo;
 pub use error::StoreError;
 pub use hook_events::HookEventRepo;
 pub use mcp_servers::McpServerRepo;
+pub use runs::RunRepo;
 pub use settings::SettingsRepo;
 pub use tasks::TaskRepo;
 
@@ -191,6 +193,7 @@ pub trait TenantStore:
     + SettingsRepo
     + McpServerRepo
     + HookEventRepo
+    + RunRepo
     + Send
     + Sync
     + 'static

@@ -16,7 +16,8 @@ use crate::store::StoreError;
 use crate::store::agents::{AgentRepo, DeletedAgent};
 
 const AGENT_COLUMNS: &str = "id, name, display_name, role, department, level, personality, \
-     status, reports_to, provider_id, model, monthly_budget_micros, spent_this_month_micros, \
+     status, reports_to, provider_id, model, monthly_budget_micros, \
+     CASE WHEN spent_month = strftime('%Y-%m', 'now') THEN spent_this_month_micros ELSE 0 END, \
      created_at, updated_at, avatar_color";
 
 /// How far up a chain of managers the store looks: deeper than any org, and a bound on the
@@ -58,7 +59,7 @@ fn agent_from_row(r: &Row<'_>) -> Result<Agent, StoreError> {
 
 /// An agent by id or name. An id wins over a name (they cannot collide today: names start
 /// with a letter, UUIDv7 ids with a digit for the next few centuries).
-fn read_agent(conn: &Connection, id_or_name: &str) -> Result<Option<Agent>, StoreError> {
+pub(super) fn read_agent(conn: &Connection, id_or_name: &str) -> Result<Option<Agent>, StoreError> {
     let sql = format!(
         "SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1 OR name = ?1 \
          ORDER BY id = ?1 DESC LIMIT 1"

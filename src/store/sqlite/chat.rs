@@ -16,10 +16,10 @@ use crate::store::StoreError;
 use crate::store::chat::{ChatRepo, MessagePost, ThreadChoice};
 
 /// The columns [`message_from_row`] reads, in its order.
-const MESSAGE_COLUMNS: &str = "id, thread_id, from_agent_id, from_user_id, to_agent_id, \
+pub(super) const MESSAGE_COLUMNS: &str = "id, thread_id, from_agent_id, from_user_id, to_agent_id, \
      to_human, body, kind, read_at, edited_at, reply_task_id, created_at";
 
-fn message_from_row(r: &Row<'_>) -> Result<Message, StoreError> {
+pub(super) fn message_from_row(r: &Row<'_>) -> Result<Message, StoreError> {
     let kind: String = r.get(7)?;
     let read_at = r
         .get::<_, Option<String>>(8)?
@@ -46,7 +46,7 @@ fn message_from_row(r: &Row<'_>) -> Result<Message, StoreError> {
     })
 }
 
-fn read_message(conn: &Connection, id: &str) -> Result<Message, StoreError> {
+pub(super) fn read_message(conn: &Connection, id: &str) -> Result<Message, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
     ))?;

@@ -9,6 +9,7 @@ mod connection;
 mod hook_events;
 mod mcp_servers;
 mod registry;
+mod runs;
 mod settings;
 mod tasks;
 mod tenants;

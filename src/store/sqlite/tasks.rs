@@ -15,11 +15,12 @@ use crate::store::StoreError;
 use crate::store::tasks::{TaskChange, TaskInsert, TaskRepo};
 
 /// The columns [`task_from_row`] reads, in its order.
-const TASK_COLUMNS: &str = "id, prompt, context, priority, tags, status, cancel_requested, \
+pub(super) const TASK_COLUMNS: &str = "id, prompt, context, priority, tags, status, cancel_requested, \
      assignee_id, delegator_id, parent_id, result, cost_micros, input_tokens, output_tokens, \
-     num_turns, duration_ms, created_at, updated_at, started_at, completed_at";
+     num_turns, duration_ms, created_at, updated_at, started_at, completed_at, status_reason, \
+     error_code, run_attempt, depth";
 
-fn task_from_row(r: &Row<'_>) -> Result<Task, StoreError> {
+pub(super) fn task_from_row(r: &Row<'_>) -> Result<Task, StoreError> {
     let tags: String = r.get(4)?;
     let status: String = r.get(5)?;
     let time = |i: usize| -> Result<_, StoreError> { parse_time(&r.get::<_, String>(i)?) };
@@ -51,6 +52,10 @@ fn task_from_row(r: &Row<'_>) -> Result<Task, StoreError> {
         updated_at: time(17)?,
         started_at: opt_time(18)?,
         completed_at: opt_time(19)?,
+        status_reason: r.get(20)?,
+        error_code: r.get(21)?,
+        run_attempt: r.get(22)?,
+        depth: r.get(23)?,
     })
 }
 
@@ -83,7 +88,7 @@ fn task_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
 }
 
 /// The tasks `sql` selects (at most `capacity` expected; more are fine).
-fn collect_tasks(
+pub(super) fn collect_tasks(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -98,7 +103,7 @@ fn collect_tasks(
     Ok(tasks)
 }
 
-fn insert_event(
+pub(super) fn insert_event(
     tx: &Connection,
     task_id: &str,
     event: &NewTaskEvent,
@@ -124,7 +129,8 @@ pub(super) fn insert_task_tx(tx: &Connection, t: &TaskInsert) -> Result<Task, St
         serde_json::to_string(&t.tags).map_err(|e| StoreError::Internal(format!("tags: {e}")))?;
     tx.prepare_cached(
         "INSERT INTO tasks (id, prompt, context, priority, tags, assignee_id, delegator_id, \
-         parent_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+         parent_id, created_at, updated_at, depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, \
+         COALESCE((SELECT depth + 1 FROM tasks WHERE id = ?8), 0))",
     )?
     .execute(params![
         t.id,

@@ -1,0 +1,156 @@
+//! Runs: one attempt of an agent at a task, with what it cost; and the monthly budgets every
+//! model call is checked against.
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::Serialize;
+
+use super::agent::Agent;
+use super::task::{NewTaskEvent, Task};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    Completed,
+    Failed,
+    Blocked,
+    Review,
+    /// Ended with open subtasks: the task waits (blocked) until they finish.
+    Waiting,
+    Cancelled,
+    BudgetExceeded,
+    /// The process stopped under it (a crash or a lost lease); a later attempt takes over.
+    Interrupted,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Completed => "completed",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Blocked => "blocked",
+            RunOutcome::Review => "review",
+            RunOutcome::Waiting => "waiting",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::BudgetExceeded => "budget_exceeded",
+            RunOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The month (`YYYY-MM`, UTC) spend counters belong to.
+pub fn budget_month(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}", at.year(), at.month())
+}
+
+/// Spend against the monthly budgets that apply to one agent, in micro-dollars. A budget of
+/// `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budgets {
+    pub agent_budget: Option<i64>,
+    pub agent_spent: i64,
+    pub tenant_budget: Option<i64>,
+    pub tenant_spent: i64,
+}
+
+/// Which budget ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetScope {
+    Agent,
+    Tenant,
+}
+
+impl Budgets {
+    /// The budget that is used up (spent ≥ budget), if any. Checked before every model call,
+    /// so spend passes a budget by at most one call.
+    pub fn exhausted(&self) -> Option<BudgetScope> {
+        if self.agent_budget.is_some_and(|b| self.agent_spent >= b) {
+            Some(BudgetScope::Agent)
+        } else if self.tenant_budget.is_some_and(|b| self.tenant_spent >= b) {
+            Some(BudgetScope::Tenant)
+        } else {
+            None
+        }
+    }
+}
+
+/// A run being started: the job's view of which attempt of which task it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub id: String,
+    pub task_id: String,
+    pub agent_id: String,
+    pub attempt: i64,
+}
+
+/// What starting a run found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunStart {
+    /// The task is now `running` and its agent too.
+    Started {
+        task: Task,
+        agent: Agent,
+        /// True when this attempt had started before and was interrupted (crash, lost
+        /// lease): the run starts over.
+        resumed: bool,
+    },
+    /// Nothing to run: the job is outdated or the agent may not work now (the reason says
+    /// why; nothing was changed).
+    Skipped(&'static str),
+}
+
+/// The tokens and cost of one model call, charged to the run, its task, its agent and the
+/// tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charge {
+    pub run_id: String,
+    pub task_id: String,
+    pub agent_id: String,
+    pub provider_id: Option<String>,
+    pub provider_kind: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cost_micros: i64,
+    /// False when the model had no price (tokens recorded at cost 0).
+    pub priced: bool,
+}
+
+/// The end of a run, written in one transaction with its consequences.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnd {
+    pub run_id: String,
+    pub task_id: String,
+    pub agent_id: String,
+    pub outcome: RunOutcome,
+    pub result: Option<String>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    /// Pause the agent (an exhausted budget).
+    pub pause_agent: bool,
+    pub duration_ms: i64,
+    pub events: Vec<NewTaskEvent>,
+}
+
+/// What ending a run changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnded {
+    pub task: Task,
+    pub agent: Option<Agent>,
+    /// Tasks that became runnable because of this end: the parent whose last subtask this
+    /// was, or the task itself when its subtasks had all finished before it ended.
+    pub woken: Vec<Task>,
+}
+
+/// A finished subtask, as its parent's next run reads it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChildResult {
+    pub task_id: String,
+    pub assignee: Option<String>,
+    pub status: super::task::TaskStatus,
+    pub prompt: String,
+    pub result: Option<String>,
+}

@@ -1,0 +1,103 @@
+//! Agent runs, usage and budgets: the repository interface (SQL lives in the backend, e.g.
+//! `sqlite/runs.rs`). Each method is one transaction, so a run's start, its charges and its
+//! end (with the parent it wakes) are each all-or-nothing.
+
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use crate::audit::AuditEntry;
+use crate::domain::chat::Message;
+use crate::domain::run::{Budgets, Charge, ChildResult, NewRun, RunEnd, RunEnded, RunStart};
+use crate::domain::task::Task;
+
+/// How `GET /api/usage` groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageGroup {
+    Day,
+    Agent,
+    Model,
+}
+
+/// One group of usage records.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageBucket {
+    /// The day (`YYYY-MM-DD`), the agent id or the model, per the grouping.
+    pub key: Option<String>,
+    /// The agent's name when grouped by agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cost_usd: f64,
+    /// Calls whose model had no price (their cost counts as 0).
+    pub unpriced_calls: i64,
+}
+
+/// A chat message an agent sends (the `send_message` tool): to another agent, or to the
+/// humans of the workspace when `to_agent_id` is `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentMessage {
+    pub id: String,
+    /// An existing thread, or `None` to start one with id `new_thread_id`.
+    pub thread_id: Option<String>,
+    pub new_thread_id: String,
+    pub from_agent_id: String,
+    pub to_agent_id: Option<String>,
+    pub body: String,
+}
+
+/// Runs, usage and budgets of one tenant.
+pub trait RunRepo {
+    /// Starts attempt `run.attempt` of a task: when the task is still `pending` at that
+    /// attempt (or `running` at it: an interrupted attempt, started over) and assigned to
+    /// `run.agent_id`, and the agent is not paused, the task and the agent become `running`
+    /// and the run row is written. Otherwise nothing changes.
+    fn start_run(&self, run: &NewRun, audit: &AuditEntry) -> Result<RunStart, StoreError>;
+    /// The budgets that apply to an agent, with this month's spend.
+    fn budgets(&self, agent_id: &str) -> Result<Budgets, StoreError>;
+    /// Records a model call's usage and charges it to the run, task, agent and tenant;
+    /// returns the budgets after the charge.
+    fn charge(&self, charge: &Charge, at: DateTime<Utc>) -> Result<Budgets, StoreError>;
+    /// Ends a run: the task's status and result, the agent back to idle (or paused), the run
+    /// row closed, and the tasks this makes runnable (the parent of a finished subtask whose
+    /// siblings are all done; the task itself when it would wait for subtasks that are all
+    /// done) put back to `pending`.
+    fn end_run(&self, end: &RunEnd, audit: &AuditEntry) -> Result<RunEnded, StoreError>;
+    /// The finished subtasks of a task, oldest first.
+    fn child_results(&self, task_id: &str) -> Result<Vec<ChildResult>, StoreError>;
+    /// Subtasks of `task_id` not finished yet.
+    fn open_children(&self, task_id: &str) -> Result<Vec<Task>, StoreError>;
+    /// Tasks that should have a run job: pending with an assignee that is not paused, and
+    /// running (a run job may have been lost with a crash); at most `limit`, oldest first.
+    fn runnable_tasks(&self, limit: u32) -> Result<Vec<Task>, StoreError>;
+    /// Messages to an agent, oldest first (unread only if asked), marked read.
+    fn take_messages(
+        &self,
+        agent_id: &str,
+        unread_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Stores an agent's message (an unknown `thread_id` is [`StoreError::NotFound`]).
+    fn post_agent_message(
+        &self,
+        message: &AgentMessage,
+        audit: &AuditEntry,
+    ) -> Result<Message, StoreError>;
+    /// Usage grouped, within `[from, to)`.
+    fn usage(
+        &self,
+        group: UsageGroup,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UsageBucket>, StoreError>;
+    /// Sets the tenant's monthly budget (micro-dollars; `None` = unlimited).
+    fn set_tenant_budget(
+        &self,
+        budget_micros: Option<i64>,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
+}
