@@ -81,6 +81,8 @@ pub struct Settings {
     pub realtime: RealtimeSettings,
     /// The job queue (`queue.db`) and its workers.
     pub queue: QueueConfig,
+    /// Agent runs: turn and depth limits, timeouts, the policy for runs that never finish.
+    pub agents: AgentsConfig,
     /// The first platform admin, for unattended installs (`AGENTHQ_ADMIN_EMAIL` and
     /// `AGENTHQ_ADMIN_PASSWORD`): created at start when no platform admin exists.
     pub bootstrap_admin: Option<(String, Secret)>,
@@ -239,6 +241,67 @@ impl Default for RealtimeSettings {
             replay_keep_secs: 120,
             max_topics: 100,
         }
+    }
+}
+
+/// `[agents]`: how agent runs are driven.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    /// Model calls one run may make before it fails with `MAX_TURNS`.
+    pub max_turns: u32,
+    /// Tasks one agent may run at once.
+    pub agent_concurrency: u32,
+    /// How deep delegation may nest (a task a human created is depth 0).
+    pub max_delegation_depth: u32,
+    /// `max_tokens` of each model call unless the provider's config sets it.
+    pub max_tokens: u32,
+    /// How long one run may take before its attempt times out.
+    pub run_timeout_secs: u64,
+    /// Attempts of a run job (a crash or a provider outage); after the last the task fails.
+    pub run_max_attempts: u32,
+    /// What a run that ends without `finish_task` and without open subtasks does:
+    /// `complete` (with the model's last text as the result) or `fail`.
+    pub unfinished_policy: String,
+    /// When pending tasks without a run job (e.g. after a crash) are found and queued (cron).
+    pub sweep_schedule: String,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        Self {
+            max_turns: 30,
+            agent_concurrency: 1,
+            max_delegation_depth: 5,
+            max_tokens: 4096,
+            run_timeout_secs: 1800,
+            run_max_attempts: 3,
+            unfinished_policy: "complete".into(),
+            sweep_schedule: "* * * * *".into(),
+        }
+    }
+}
+
+impl AgentsConfig {
+    fn check(&self) -> Result<(), String> {
+        if self.max_turns == 0
+            || self.agent_concurrency == 0
+            || self.max_tokens == 0
+            || self.run_timeout_secs == 0
+            || self.run_max_attempts == 0
+        {
+            return Err(
+                "max_turns, agent_concurrency, max_tokens, run_timeout_secs and \
+                        run_max_attempts must be greater than 0"
+                    .into(),
+            );
+        }
+        if !matches!(self.unfinished_policy.as_str(), "complete" | "fail") {
+            return Err("unfinished_policy must be \"complete\" or \"fail\"".into());
+        }
+        crate::queue::CronExpr::parse(&self.sweep_schedule)
+            .map(|_| ())
+            .map_err(|e| format!("sweep_schedule: {e}"))
     }
 }
 
@@ -427,6 +490,8 @@ pub struct FileSettings {
     pub realtime: Option<RealtimeSettings>,
     #[serde(default)]
     pub queue: Option<QueueConfig>,
+    #[serde(default)]
+    pub agents: Option<AgentsConfig>,
 }
 
 /// Values from the environment and the command line (clap merges the two, flags first).
@@ -541,6 +606,8 @@ impl Settings {
         }
         let queue = file.queue.unwrap_or_default();
         queue.settings().map_err(|e| invalid("queue", e))?;
+        let agents = file.agents.unwrap_or_default();
+        agents.check().map_err(|e| invalid("agents", e))?;
 
         let data_dir = o
             .data_dir
@@ -633,6 +700,7 @@ impl Settings {
             hook_events,
             realtime,
             queue,
+            agents,
             bootstrap_admin,
         })
     }

@@ -53,6 +53,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// The job queue (`queue.db`); its worker pool runs while the server serves.
     pub queue: Queue,
+    /// Queues agent runs for tasks that become runnable.
+    pub runs: Arc<crate::agents::dispatch::Dispatcher>,
 }
 
 impl AppState {
@@ -66,7 +68,12 @@ impl AppState {
         queue: Queue,
     ) -> Self {
         let backoff = Arc::new(LoginBackoff::new(&settings.rate_limits));
+        let runs = Arc::new(crate::agents::dispatch::Dispatcher::new(
+            queue.clone(),
+            &settings.agents,
+        ));
         AppState {
+            runs,
             rate_limits: RateLimits::new(&settings.rate_limits),
             run_tokens: RunTokens::new(master_key, run_token::DEFAULT_TTL),
             directory: Arc::new(TenantDirectory::new()),

@@ -160,6 +160,7 @@ impl TenantMember {
             events: state.events.clone(),
             actor: self.principal.actor(),
             origin: super::audit::origin(&self.request),
+            runs: state.runs.clone(),
         }
     }
 

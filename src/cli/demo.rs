@@ -50,6 +50,7 @@ pub fn seed(state: &AppState, tenant: &Tenant) -> anyhow::Result<String> {
             id: Some("demo".into()),
         },
         origin: Origin::default(),
+        runs: state.runs.clone(),
     };
     let agents = [
         json!({ "name": "ceo", "display_name": "Ada (CEO)", "role": "Chief executive", "department": "Leadership", "level": "c-suite",

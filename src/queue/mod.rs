@@ -184,6 +184,22 @@ impl Queue {
         })
     }
 
+    /// [`Queue::enqueue_batch`] for callers already on a blocking thread (services, which
+    /// run on the blocking pool): the store is called on this thread.
+    pub fn enqueue_batch_blocking(&self, specs: Vec<JobSpec>) -> Result<Vec<Enqueued>, QueueError> {
+        let now = self.inner.clock.now();
+        let defaults = self.inner.settings.job_defaults();
+        let jobs = specs
+            .into_iter()
+            .map(|spec| spec.resolve(now, &defaults))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self.inner.store.enqueue(jobs, now)?;
+        if results.iter().any(|r| r.is_new()) {
+            self.wake_workers();
+        }
+        Ok(results)
+    }
+
     /// Enqueues jobs in one transaction: all or none. Results are in the order of `specs`.
     pub async fn enqueue_batch(&self, specs: Vec<JobSpec>) -> Result<Vec<Enqueued>, QueueError> {
         let now = self.inner.clock.now();

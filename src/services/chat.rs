@@ -106,6 +106,7 @@ pub fn post(scope: &Scope, from_user_id: String, new: NewMessage) -> Result<Mess
     })?;
     scope.publish_value("message.created", &message);
     scope.publish_value("task.created", &task);
+    scope.wake(std::slice::from_ref(&task));
     Ok(message)
 }
 

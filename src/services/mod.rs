@@ -66,12 +66,35 @@ pub struct Scope {
     pub events: Arc<EventBus>,
     pub actor: Actor,
     pub origin: Origin,
+    /// Hands tasks that became runnable to the agent runtime.
+    pub runs: Arc<dyn RunWaker>,
+}
+
+/// Hands runnable tasks to the agent runtime (as `run_task` jobs). Services call it after the
+/// commit that made the tasks runnable; it never fails the change (a task it could not queue
+/// is found by the runtime's periodic sweep).
+pub trait RunWaker: Send + Sync {
+    fn wake(&self, tenant: TenantId, tasks: &[crate::domain::task::Task]);
+}
+
+/// For scopes without a runtime (command-line tools): tasks wait for the server's sweep.
+pub struct NoRuntime;
+
+impl RunWaker for NoRuntime {
+    fn wake(&self, _tenant: TenantId, _tasks: &[crate::domain::task::Task]) {}
 }
 
 impl Scope {
     /// An audit entry for `action` on `target`, made now by this scope's actor.
     pub fn audit(&self, action: &str, target: Target) -> AuditEntry {
         AuditEntry::new(&self.actor, &self.origin, action, target)
+    }
+
+    /// Hands tasks to the runtime; those that are not runnable are ignored there.
+    pub fn wake(&self, tasks: &[crate::domain::task::Task]) {
+        if !tasks.is_empty() {
+            self.runs.wake(self.tenant, tasks);
+        }
     }
 
     /// Publishes a domain event of this tenant (call it after the change is committed).

@@ -242,7 +242,34 @@ pub fn create(scope: &Scope, new: NewTask) -> Result<Task, ServiceError> {
         }));
     let task = scope.store.insert_task(&insert, &audit)?;
     scope.publish_value("task.created", &task);
+    scope.wake(std::slice::from_ref(&task));
     Ok(task)
+}
+
+/// What follows a committed change of `task`: a task back to pending is queued to run, and a
+/// subtask's end may have put its waiting parent back to pending (a trigger does it in the same
+/// transaction), which is then published and queued.
+pub(crate) fn after_change(scope: &Scope, task: &Task) {
+    if task.status == TaskStatus::Pending {
+        scope.wake(std::slice::from_ref(task));
+    }
+    if let Some(parent) = task.parent_id.as_deref()
+        && (task.status.is_finished())
+    {
+        wake_parent(scope, parent);
+    }
+}
+
+/// Publishes and queues `parent` if a subtask's end made it runnable again.
+pub(crate) fn wake_parent(scope: &Scope, parent: &str) {
+    match scope.store.task(parent) {
+        Ok(p) if p.status == TaskStatus::Pending => {
+            scope.publish_value("task.updated", &p);
+            scope.wake(std::slice::from_ref(&p));
+        }
+        Ok(_) | Err(StoreError::NotFound) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read a parent task; the sweep will wake it"),
+    }
 }
 
 /// A validated new task with its references resolved and its id chosen.
@@ -299,6 +326,7 @@ fn change_task(
             .update_task(id, current.status, &change, &events, &audit);
         if let Some(task) = or_not_found(written)? {
             scope.publish_value("task.updated", &task);
+            after_change(scope, &task);
             return Ok(task);
         }
     }
@@ -402,6 +430,13 @@ pub fn cancel(scope: &Scope, id: &str) -> Result<Cancelled, ServiceError> {
             ))),
         }
     })?;
+    // Cancelling a task cancels the work it delegated that is still open (and theirs).
+    for child in scope.store.open_children(id)? {
+        match cancel(scope, &child.id) {
+            Ok(_) | Err(ServiceError::Conflict { .. } | ServiceError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(Cancelled {
         requested: task.status == TaskStatus::Running,
         task,
@@ -441,6 +476,9 @@ pub fn delete(scope: &Scope, id: &str) -> Result<(), ServiceError> {
             .with_details(json!({ "status": task.status }));
         if or_not_found(scope.store.delete_task(id, task.status, &audit))? {
             scope.publish("task.deleted", json!({ "id": id }));
+            if let Some(parent) = task.parent_id.as_deref() {
+                wake_parent(scope, parent);
+            }
             return Ok(());
         }
     }

@@ -61,7 +61,9 @@ impl RunRepo for SqliteTenantStore {
             Err(StoreError::NotFound) => return Ok(RunStart::Skipped("the task was deleted")),
             Err(e) => return Err(e),
             Ok(t) if t.run_attempt != run.attempt => {
-                return Ok(RunStart::Skipped("a later attempt of the task replaced this one"));
+                return Ok(RunStart::Skipped(
+                    "a later attempt of the task replaced this one",
+                ));
             }
             Ok(_) => {}
         }
@@ -102,8 +104,10 @@ impl RunRepo for SqliteTenantStore {
                  status_reason = NULL, error_code = NULL, updated_at = ?2 WHERE id = ?1",
             )?
             .execute(params![run.task_id, now])?;
-            tx.prepare_cached("UPDATE agents SET status = 'running', updated_at = ?2 WHERE id = ?1")?
-                .execute(params![run.agent_id, now])?;
+            tx.prepare_cached(
+                "UPDATE agents SET status = 'running', updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![run.agent_id, now])?;
             tx.prepare_cached(
                 "INSERT INTO runs (id, task_id, agent_id, attempt, started_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
