@@ -6,3 +6,14 @@ pub mod dispatch;
 pub mod pricing;
 pub mod providers;
 pub mod tools;
+pub mod prompt;
+pub mod runner;
+pub mod sweep;
+
+use crate::domain::provider::ProviderAccess;
+use crate::services::{Scope, ServiceError};
+
+/// Where the runtime gets a provider's settings and decrypted key.
+pub trait ProviderSource: Send + Sync {
+    fn access(&self, scope: &Scope, provider_id: &str) -> Result<ProviderAccess, ServiceError>;
+}

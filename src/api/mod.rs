@@ -26,6 +26,7 @@ mod setup;
 mod tasks;
 mod tenant;
 mod tokens;
+mod usage;
 mod ws;
 
 pub use client_ip::client_ip;

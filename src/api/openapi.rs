@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, ops,
+    admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, ops, usage,
     settings, setup, tasks, tenant, tokens, ws,
 };
 
@@ -179,6 +179,7 @@ pub fn spec() -> &'static utoipa::openapi::OpenApi {
             mcp_servers::Doc::openapi(),
             hook_events::Doc::openapi(),
             jobs::Doc::openapi(),
+            usage::Doc::openapi(),
             ws::Doc::openapi(),
         ] {
             doc.merge(part);

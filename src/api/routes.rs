@@ -5,7 +5,7 @@ use actix_web::http::Method;
 use actix_web::{Route, web};
 
 use super::{
-    admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, openapi, ops,
+    admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, openapi, ops, usage,
     settings, setup, tasks, tenant, tokens, ws,
 };
 
@@ -57,6 +57,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         mcp_servers::endpoints,
         hook_events::endpoints,
         jobs::endpoints,
+        usage::endpoints,
         ws::endpoints,
     ] {
         all.extend(area());

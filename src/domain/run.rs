@@ -94,6 +94,8 @@ pub enum RunStart {
         /// True when this attempt had started before and was interrupted (crash, lost
         /// lease): the run starts over.
         resumed: bool,
+        /// Runs of this attempt before this one (each interrupted).
+        previous_runs: i64,
     },
     /// Nothing to run: the job is outdated or the agent may not work now (the reason says
     /// why; nothing was changed).

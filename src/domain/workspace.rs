@@ -10,7 +10,7 @@ use super::text::{self, MAX_SHORT_CHARS};
 /// Longest workspace description (bytes of UTF-8).
 const MAX_DESCRIPTION_BYTES: usize = 8 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Workspace {
     pub name: String,
     pub description: String,
@@ -24,6 +24,11 @@ pub struct Workspace {
     pub default_assignee_id: Option<String>,
     /// Whether agents may delegate to any agent, not only to their reports.
     pub allow_any_delegation: bool,
+    /// The organisation's monthly budget in US dollars (null: unlimited). Every model call
+    /// is checked against it; when it is used up, runs stop with `BUDGET_EXCEEDED`.
+    pub monthly_budget_usd: Option<f64>,
+    /// What model calls cost this month (UTC), in US dollars.
+    pub spent_this_month_usd: f64,
     #[serde(serialize_with = "super::time::serialize")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
@@ -51,6 +56,10 @@ pub struct WorkspacePatch {
     #[schema(value_type = Option<String>, nullable)]
     pub default_assignee_id: Option<Option<String>>,
     pub allow_any_delegation: Option<bool>,
+    /// US dollars a month, 0 or more; `null` removes the budget.
+    #[serde(default, deserialize_with = "super::patch::nullable")]
+    #[schema(value_type = Option<f64>, nullable)]
+    pub monthly_budget_usd: Option<Option<f64>>,
 }
 
 impl WorkspacePatch {
@@ -81,6 +90,9 @@ impl WorkspacePatch {
                 "language",
                 "must be a BCP 47 language tag, e.g. en or en-US",
             ));
+        }
+        if let Some(Some(usd)) = self.monthly_budget_usd {
+            super::agent::UsdMicros::from_usd("monthly_budget_usd", usd)?;
         }
         if let Some(Some(model)) = &self.default_model {
             text::short_required("default_model", model, MAX_SHORT_CHARS)?;

@@ -14,6 +14,7 @@ pub mod mcp_servers;
 pub mod realtime;
 pub mod settings;
 pub mod tasks;
+pub mod usage;
 
 use std::sync::Arc;
 

@@ -44,6 +44,7 @@ fn changed_fields(patch: &WorkspacePatch) -> serde_json::Value {
         ("default_model", patch.default_model.is_some()),
         ("default_assignee_id", patch.default_assignee_id.is_some()),
         ("allow_any_delegation", patch.allow_any_delegation.is_some()),
+        ("monthly_budget_usd", patch.monthly_budget_usd.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))

@@ -8,7 +8,7 @@ use super::StoreError;
 use crate::audit::AuditEntry;
 use crate::domain::chat::Message;
 use crate::domain::run::{Budgets, Charge, ChildResult, NewRun, RunEnd, RunEnded, RunStart};
-use crate::domain::task::Task;
+use crate::domain::task::{NewTaskEvent, Task};
 
 /// How `GET /api/usage` groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -61,7 +61,15 @@ pub trait RunRepo {
     fn budgets(&self, agent_id: &str) -> Result<Budgets, StoreError>;
     /// Records a model call's usage and charges it to the run, task, agent and tenant;
     /// returns the budgets after the charge.
-    fn charge(&self, charge: &Charge, at: DateTime<Utc>) -> Result<Budgets, StoreError>;
+    /// The turn's events (model text, tool calls) are appended to the task's log with it.
+    fn charge(
+        &self,
+        charge: &Charge,
+        at: DateTime<Utc>,
+        events: &[NewTaskEvent],
+    ) -> Result<Budgets, StoreError>;
+    /// Appends entries to a task's event log (tool results of a turn).
+    fn append_task_events(&self, task_id: &str, events: &[NewTaskEvent]) -> Result<(), StoreError>;
     /// Ends a run: the task's status and result, the agent back to idle (or paused), the run
     /// row closed, and the tasks this makes runnable (the parent of a finished subtask whose
     /// siblings are all done; the task itself when it would wait for subtasks that are all
@@ -94,10 +102,4 @@ pub trait RunRepo {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<UsageBucket>, StoreError>;
-    /// Sets the tenant's monthly budget (micro-dollars; `None` = unlimited).
-    fn set_tenant_budget(
-        &self,
-        budget_micros: Option<i64>,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError>;
 }

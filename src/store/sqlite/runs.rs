@@ -92,6 +92,9 @@ impl RunRepo for SqliteTenantStore {
                 return Ok(RunStart::Skipped("the agent is paused"));
             }
             let now = format_time(&crate::domain::now());
+            let previous_runs: i64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM runs WHERE task_id = ?1 AND attempt = ?2")?
+                .query_row(params![run.task_id, run.attempt], |r| r.get(0))?;
             if resumed {
                 tx.prepare_cached(
                     "UPDATE runs SET status = 'interrupted', ended_at = ?2 \
@@ -132,6 +135,7 @@ impl RunRepo for SqliteTenantStore {
                 task: read_task(tx, &run.task_id)?,
                 agent: read_agent(tx, &run.agent_id)?.ok_or(StoreError::NotFound)?,
                 resumed,
+                previous_runs,
             })
         })
     }
@@ -144,7 +148,25 @@ impl RunRepo for SqliteTenantStore {
         )
     }
 
-    fn charge(&self, c: &Charge, at: DateTime<Utc>) -> Result<Budgets, StoreError> {
+    fn append_task_events(&self, task_id: &str, events: &[NewTaskEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let now = format_time(&crate::domain::now());
+            for e in events {
+                insert_event(tx, task_id, e, &now)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn charge(
+        &self,
+        c: &Charge,
+        at: DateTime<Utc>,
+        events: &[NewTaskEvent],
+    ) -> Result<Budgets, StoreError> {
         let month = budget_month(at);
         let now = format_time(&at);
         self.write(|tx| {
@@ -210,6 +232,9 @@ impl RunRepo for SqliteTenantStore {
                  spent_month = ?2 WHERE id = 1",
             )?
             .execute(params![c.cost_micros, month])?;
+            for e in events {
+                insert_event(tx, &c.task_id, e, &now)?;
+            }
             budgets_tx(tx, &c.agent_id, &month)
         })
     }
@@ -509,19 +534,5 @@ impl RunRepo for SqliteTenantStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn set_tenant_budget(
-        &self,
-        budget_micros: Option<i64>,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        self.write_audited(audit, |tx| {
-            tx.prepare_cached(
-                "UPDATE workspace SET monthly_budget_micros = ?1, updated_at = ?2 WHERE id = 1",
-            )?
-            .execute(params![budget_micros, format_time(&crate::domain::now())])?;
-            Ok(())
-        })
     }
 }

@@ -1,5 +1,6 @@
 //! SQL of workspace settings and tool permissions in a tenant database.
 
+use crate::domain::agent::UsdMicros;
 use rusqlite::{Connection, Row, params};
 
 use super::agents::constraint_conflict;
@@ -56,7 +57,10 @@ pub(super) fn read_workspace(conn: &Connection) -> Result<Workspace, StoreError>
     let row = conn
         .prepare_cached(
             "SELECT name, description, timezone, language, default_provider_id, default_model, \
-             default_assignee_id, allow_any_delegation, created_at, updated_at \
+             default_assignee_id, allow_any_delegation, created_at, updated_at, \
+             monthly_budget_micros, \
+             CASE WHEN spent_month = strftime('%Y-%m', 'now') THEN spent_this_month_micros \
+             ELSE 0 END \
              FROM workspace WHERE id = 1",
         )?
         .query_row([], |r| {
@@ -70,6 +74,10 @@ pub(super) fn read_workspace(conn: &Connection) -> Result<Workspace, StoreError>
                     default_model: r.get(5)?,
                     default_assignee_id: r.get(6)?,
                     allow_any_delegation: r.get(7)?,
+                    monthly_budget_usd: r
+                        .get::<_, Option<i64>>(10)?
+                        .map(|m| UsdMicros::from_micros(m).usd()),
+                    spent_this_month_usd: UsdMicros::from_micros(r.get(11)?).usd(),
                     created_at: Default::default(),
                     updated_at: Default::default(),
                 },
@@ -100,6 +108,7 @@ impl SettingsRepo for SqliteTenantStore {
                  default_model = CASE WHEN ?7 THEN ?8 ELSE default_model END, \
                  default_assignee_id = CASE WHEN ?9 THEN ?10 ELSE default_assignee_id END, \
                  allow_any_delegation = COALESCE(?11, allow_any_delegation), \
+                 monthly_budget_micros = CASE WHEN ?13 THEN ?14 ELSE monthly_budget_micros END, \
                  updated_at = ?12 WHERE id = 1",
             )?
             .execute(params![
@@ -115,6 +124,11 @@ impl SettingsRepo for SqliteTenantStore {
                 patch.default_assignee_id.clone().flatten(),
                 patch.allow_any_delegation,
                 format_time(&crate::domain::now()),
+                patch.monthly_budget_usd.is_some(),
+                patch
+                    .monthly_budget_usd
+                    .flatten()
+                    .map(|usd| (usd * 1e6).round() as i64),
             ])?;
             read_workspace(tx)
         })

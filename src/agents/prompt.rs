@@ -1,0 +1,147 @@
+//! What an agent is told at the start of a run: who it is and where it sits (system prompt),
+//! and the work (the first user message): the task, its parent's context, unread messages,
+//! the results of finished subtasks and recent board items.
+
+use std::fmt::Write;
+
+use crate::domain::agent::{Agent, OrgNode};
+use crate::domain::board::BoardItem;
+use crate::domain::chat::Message;
+use crate::domain::run::ChildResult;
+use crate::domain::task::Task;
+
+/// Everything the prompt is built from, read before the run's first call.
+pub struct PromptInput<'a> {
+    pub agent: &'a Agent,
+    pub org: &'a [OrgNode],
+    pub task: &'a Task,
+    pub parent: Option<&'a Task>,
+    pub messages: &'a [Message],
+    pub children: &'a [ChildResult],
+    pub board: &'a [BoardItem],
+}
+
+/// Longest text of one quoted item (a result, a message, a board item) in the prompt.
+const MAX_ITEM_CHARS: usize = 4000;
+
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_ITEM_CHARS) {
+        Some((i, _)) => format!("{}… [truncated]", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+fn name_of<'a>(org: &'a [OrgNode], id: &str) -> Option<&'a OrgNode> {
+    org.iter().find(|n| n.id == id)
+}
+
+/// The names of the agent's direct reports.
+pub fn direct_reports(org: &[OrgNode], agent_id: &str) -> Vec<String> {
+    org.iter()
+        .filter(|n| n.reports_to.as_deref() == Some(agent_id))
+        .map(|n| n.name.to_string())
+        .collect()
+}
+
+pub fn system_prompt(input: &PromptInput<'_>) -> String {
+    let a = input.agent;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "You are {} (agent name `{}`), {} in {}, level {}.",
+        a.display_name,
+        a.name,
+        if a.role.is_empty() { "an agent" } else { &a.role },
+        if a.department.is_empty() { "the organisation" } else { &a.department },
+        a.level.as_str()
+    );
+    if !a.personality.trim().is_empty() {
+        let _ = writeln!(s, "\n{}", a.personality.trim());
+    }
+    s.push_str("\n## Your position\n");
+    match a.reports_to.as_deref().and_then(|m| name_of(input.org, m)) {
+        Some(m) => {
+            let _ = writeln!(s, "- You report to {} (`{}`, {}).", m.display_name, m.name, m.role);
+            let peers: Vec<String> = input
+                .org
+                .iter()
+                .filter(|n| n.reports_to.as_deref() == Some(m.id.as_str()) && n.id != a.id)
+                .map(|n| format!("`{}` ({})", n.name, n.role))
+                .collect();
+            if !peers.is_empty() {
+                let _ = writeln!(s, "- Your peers: {}.", peers.join(", "));
+            }
+        }
+        None => s.push_str("- You report to no one: you lead the organisation.\n"),
+    }
+    let reports: Vec<String> = input
+        .org
+        .iter()
+        .filter(|n| n.reports_to.as_deref() == Some(a.id.as_str()))
+        .map(|n| format!("`{}` ({})", n.name, n.role))
+        .collect();
+    if reports.is_empty() {
+        s.push_str("- You have no reports: do the work yourself.\n");
+    } else {
+        let _ = writeln!(s, "- Your direct reports: {}.", reports.join(", "));
+    }
+    s.push_str(
+        "\n## How you work\n\
+         You act only through the platform tools. When the task is done, call `finish_task` \
+         with status `completed` and the result (or `failed`/`blocked` with the reason). \
+         To hand work to your reports, call `delegate_task` once per subtask and then end your \
+         turn without `finish_task`: you are woken with their results when all are done. \
+         To answer a human, use `send_message` with `to: \"human\"`.\n",
+    );
+    s
+}
+
+pub fn task_message(input: &PromptInput<'_>) -> String {
+    let t = input.task;
+    let mut s = String::new();
+    let _ = writeln!(s, "# Your task (id {})\n\n{}", t.id, t.prompt.trim());
+    if let Some(context) = t.context.as_deref().filter(|c| !c.trim().is_empty()) {
+        let _ = writeln!(s, "\n## Context\n{}", clip(context.trim()));
+    }
+    let _ = writeln!(s, "\nPriority: {}.", format!("{:?}", t.priority).to_lowercase());
+    if let Some(parent) = input.parent {
+        let _ = writeln!(
+            s,
+            "\n## This is part of a larger task\n{}",
+            clip(parent.prompt.trim())
+        );
+    }
+    if !input.children.is_empty() {
+        s.push_str("\n## Results of your subtasks\n");
+        for c in input.children {
+            let _ = writeln!(
+                s,
+                "- `{}` ({}) — {}: {}\n  Result: {}",
+                c.assignee.as_deref().unwrap_or("unassigned"),
+                c.task_id,
+                c.status,
+                clip(c.prompt.lines().next().unwrap_or("")),
+                clip(c.result.as_deref().unwrap_or("(no result)"))
+            );
+        }
+        s.push_str("\nAll your subtasks are done: combine their results and finish your task.\n");
+    }
+    if !input.messages.is_empty() {
+        s.push_str("\n## Unread messages\n");
+        for m in input.messages {
+            let from = match (&m.from_agent_id, &m.from_user_id) {
+                (Some(a), _) => name_of(input.org, a).map_or("an agent".to_string(), |n| format!("`{}`", n.name)),
+                (None, Some(_)) => "a human".to_string(),
+                (None, None) => "the platform".to_string(),
+            };
+            let _ = writeln!(s, "- From {from} (thread {}): {}", m.thread_id, clip(&m.body));
+        }
+    }
+    if !input.board.is_empty() {
+        s.push_str("\n## Recent board items\n");
+        for b in input.board {
+            let _ = writeln!(s, "- [{}] {}", b.item_type.as_str(), clip(&b.content));
+        }
+    }
+    s
+}

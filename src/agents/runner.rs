@@ -1,0 +1,780 @@
+//! The run of one task attempt: a `run_task` job. It starts the run (task and agent
+//! `running`), builds the prompt, then drives the tool loop against the agent's provider —
+//! budget check, model call (text streamed as `run.event`), charge, tool calls — until the
+//! agent finishes the task, waits for its subtasks, runs out of turns or budget, or fails.
+//! Every step is a `run.event` on the bus and an entry in the task's event log.
+//!
+//! Failure policy: a provider that stays unavailable after the client's own retries fails
+//! the job attempt (the queue retries it later; the next attempt starts the run over); on the
+//! last attempt, or for errors no retry can fix, the task fails with a clear `error_code`.
+//! A crash or lost lease leaves the task `running` at its attempt: the job runs again and
+//! starts over, at most `run_max_attempts` times, then the task fails.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::dispatch::RunJob;
+use super::prompt::{self, PromptInput};
+use super::providers::{
+    Block, Delta, Message, ModelClient, ModelReply, ModelRequest, ProviderError, Role, RunFacts,
+    ToolInput,
+};
+use super::tools::{self, ToolEnv};
+use super::{ProviderSource, pricing};
+use crate::audit::{Actor, ActorKind, Origin, Target};
+use crate::config::AgentsConfig;
+use crate::domain::TenantId;
+use crate::domain::agent::Agent;
+use crate::domain::board::BoardFilter;
+use crate::domain::provider::ProviderAccess;
+use crate::domain::run::{Charge, NewRun, RunEnd, RunOutcome, RunStart};
+use crate::domain::task::{NewTaskEvent, Task};
+use crate::queue::{JobContext, JobFailure};
+use crate::realtime::{EventBus, Topic};
+use crate::services::{RunWaker, Scope, ServiceError};
+use crate::store::{StoreError, TenantDatabases, blocking};
+use crate::tenancy::TenantDirectory;
+
+/// What the runtime needs from the server.
+pub struct Runtime {
+    pub tenants: Arc<dyn TenantDatabases>,
+    pub directory: Arc<TenantDirectory>,
+    pub events: Arc<EventBus>,
+    pub runs: Arc<dyn RunWaker>,
+    pub providers: Arc<dyn ProviderSource>,
+    pub http: reqwest::Client,
+    pub config: AgentsConfig,
+}
+
+/// How a run ended, before it is written.
+struct Ending {
+    outcome: RunOutcome,
+    result: Option<String>,
+    error_code: Option<&'static str>,
+    error: Option<String>,
+    pause_agent: bool,
+}
+
+impl Ending {
+    fn new(outcome: RunOutcome, result: Option<String>) -> Self {
+        Self {
+            outcome,
+            result,
+            error_code: None,
+            error: None,
+            pause_agent: false,
+        }
+    }
+
+    fn failed(code: &'static str, error: impl Into<String>) -> Self {
+        let error = error.into();
+        Self {
+            outcome: RunOutcome::Failed,
+            result: Some(error.clone()),
+            error_code: Some(code),
+            error: Some(error),
+            pause_agent: false,
+        }
+    }
+}
+
+fn store_failure(e: impl std::fmt::Display) -> JobFailure {
+    JobFailure::retry(format!("storage: {e}"))
+}
+
+async fn on_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, JobFailure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(store_failure)?
+        .map_err(store_failure)
+}
+
+/// The run's publishing of steps: to the bus (subscribers of the agent or the task) and, for
+/// whole steps, into the task's event log.
+#[derive(Clone)]
+struct Steps {
+    events: Arc<EventBus>,
+    tenant: TenantId,
+    slug: Arc<str>,
+    run_id: String,
+    task_id: String,
+    agent_id: String,
+}
+
+impl Steps {
+    fn publish(&self, kind: &str, mut data: Value) {
+        data["kind"] = json!(kind);
+        data["run_id"] = json!(self.run_id);
+        data["task_id"] = json!(self.task_id);
+        data["agent_id"] = json!(self.agent_id);
+        self.events.publish_to(
+            self.tenant,
+            &self.slug,
+            "run.event",
+            data,
+            vec![
+                Topic::Agent(self.agent_id.clone()),
+                Topic::Task(self.task_id.clone()),
+            ],
+        );
+    }
+
+    /// Publishes the step and returns it as a task event for the log.
+    fn step(&self, kind: &'static str, data: Value) -> NewTaskEvent {
+        self.publish(kind, data.clone());
+        let mut logged = data;
+        logged["run_id"] = json!(self.run_id);
+        NewTaskEvent { kind, data: logged }
+    }
+}
+
+impl Runtime {
+    /// The `run_task` job handler.
+    pub async fn handle(self: Arc<Self>, ctx: JobContext) -> Result<(), JobFailure> {
+        let job: RunJob = ctx.payload()?;
+        let tenant_id = ctx
+            .job
+            .tenant
+            .as_deref()
+            .and_then(|t| TenantId::parse(t).ok())
+            .ok_or_else(|| JobFailure::permanent("a run job must name its tenant by id"))?;
+        let Some(tenant) = self.directory.get_by_id(tenant_id) else {
+            return Ok(()); // the tenant is gone
+        };
+        if tenant.status != crate::domain::TenantStatus::Active {
+            // Suspended: its pending tasks are queued again by the sweep once it is resumed.
+            return Ok(());
+        }
+        let tenants = self.tenants.clone();
+        let store = blocking(move || tenants.open(tenant_id))
+            .await
+            .map_err(store_failure)?;
+        let scope = Scope {
+            tenant: tenant_id,
+            slug: tenant.slug.as_str().into(),
+            store,
+            events: self.events.clone(),
+            actor: Actor {
+                kind: ActorKind::Agent,
+                id: Some(job.agent_id.clone()),
+            },
+            origin: Origin::default(),
+            runs: self.runs.clone(),
+        };
+        let run = NewRun {
+            id: uuid::Uuid::now_v7().to_string(),
+            task_id: job.task_id.clone(),
+            agent_id: job.agent_id.clone(),
+            attempt: job.attempt,
+        };
+        let start = {
+            let (scope, run) = (scope.clone(), run.clone());
+            on_blocking(move || {
+                let audit = scope
+                    .audit("run.started", Target::new("task", &run.task_id))
+                    .with_details(json!({ "run_id": run.id, "attempt": run.attempt }));
+                Ok(scope.store.start_run(&run, &audit)?)
+            })
+            .await?
+        };
+        let (task, agent, previous_runs) = match start {
+            RunStart::Skipped(why) => {
+                tracing::debug!(task = %job.task_id, why, "run skipped");
+                return Ok(());
+            }
+            RunStart::Started {
+                task,
+                agent,
+                previous_runs,
+                ..
+            } => (task, agent, previous_runs),
+        };
+        scope.publish_value("task.updated", &task);
+        publish_status(&scope, &agent);
+        let steps = Steps {
+            events: self.events.clone(),
+            tenant: tenant_id,
+            slug: scope.slug.clone(),
+            run_id: run.id.clone(),
+            task_id: task.id.clone(),
+            agent_id: agent.id.clone(),
+        };
+        let started = Instant::now();
+        let ending = if previous_runs >= i64::from(self.config.run_max_attempts) {
+            Ending::failed(
+                "RUN_FAILED",
+                format!("the run was interrupted {previous_runs} times (crash or timeout)"),
+            )
+        } else {
+            match self.tool_loop(&ctx, &scope, &steps, task.clone(), agent.clone()).await {
+                Ok(ending) => ending,
+                Err(LoopError::Retry(message)) if ctx.attempt() < ctx.job.max_attempts => {
+                    // The task stays running at this attempt; the job's next attempt starts
+                    // the run over.
+                    self.interrupt(&scope, &run).await;
+                    return Err(JobFailure::retry(message));
+                }
+                Err(LoopError::Retry(message)) => Ending::failed("PROVIDER_ERROR", message),
+                Err(LoopError::Stopped) => {
+                    // Shutdown or timeout: released or retried by the queue.
+                    self.interrupt(&scope, &run).await;
+                    return Err(JobFailure::retry("the run was stopped"));
+                }
+            }
+        };
+        self.end(&scope, &steps, &run, ending, started).await
+    }
+
+    /// Marks the run row interrupted (best effort: the next start does it too).
+    async fn interrupt(&self, scope: &Scope, run: &NewRun) {
+        let (scope, run) = (scope.clone(), run.clone());
+        let _ = on_blocking(move || {
+            let audit = scope.audit("run.interrupted", Target::new("task", &run.task_id));
+            scope.store.end_run(
+                &RunEnd {
+                    run_id: run.id.clone(),
+                    task_id: run.task_id.clone(),
+                    agent_id: run.agent_id.clone(),
+                    outcome: RunOutcome::Interrupted,
+                    result: None,
+                    error_code: None,
+                    error: None,
+                    pause_agent: false,
+                    duration_ms: 0,
+                    events: vec![],
+                },
+                &audit,
+            )?;
+            Ok(())
+        })
+        .await;
+    }
+
+    async fn end(
+        &self,
+        scope: &Scope,
+        steps: &Steps,
+        run: &NewRun,
+        ending: Ending,
+        started: Instant,
+    ) -> Result<(), JobFailure> {
+        let result_event = steps.step(
+            "result",
+            json!({
+                "outcome": ending.outcome,
+                "result": ending.result,
+                "error_code": ending.error_code,
+            }),
+        );
+        let end = RunEnd {
+            run_id: run.id.clone(),
+            task_id: run.task_id.clone(),
+            agent_id: run.agent_id.clone(),
+            outcome: ending.outcome,
+            result: ending.result,
+            error_code: ending.error_code.map(str::to_string),
+            error: ending.error,
+            pause_agent: ending.pause_agent,
+            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            events: vec![result_event],
+        };
+        let scope2 = scope.clone();
+        let ended = on_blocking(move || {
+            let audit = scope2
+                .audit("run.ended", Target::new("task", &end.task_id))
+                .with_details(json!({
+                    "run_id": end.run_id,
+                    "outcome": end.outcome,
+                    "error_code": end.error_code,
+                }));
+            let ended = scope2.store.end_run(&end, &audit)?;
+            if end.pause_agent {
+                let audit = scope2
+                    .audit("agent.paused", Target::new("agent", &end.agent_id))
+                    .with_details(json!({ "reason": end.error_code }));
+                scope2.store.append_audit(&audit)?;
+            }
+            Ok(ended)
+        })
+        .await?;
+        scope.publish_value("task.updated", &ended.task);
+        if let Some(agent) = &ended.agent {
+            publish_status(scope, agent);
+            if agent.status == crate::domain::agent::AgentStatus::Paused {
+                scope.publish(
+                    "agent.budget_exceeded",
+                    json!({ "id": agent.id, "name": agent.name, "task_id": ended.task.id }),
+                );
+            }
+        }
+        for woken in &ended.woken {
+            if woken.id != ended.task.id {
+                scope.publish_value("task.updated", woken);
+            }
+        }
+        let (scope, woken) = (scope.clone(), ended.woken);
+        on_blocking(move || {
+            scope.wake(&woken);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tool_loop(
+        &self,
+        ctx: &JobContext,
+        scope: &Scope,
+        steps: &Steps,
+        task: Task,
+        agent: Agent,
+    ) -> Result<Ending, LoopError> {
+        let setup = {
+            let (scope, task, agent) = (scope.clone(), task.clone(), agent.clone());
+            let providers = self.providers.clone();
+            let config = self.config.clone();
+            tokio::task::spawn_blocking(move || prepare(&scope, providers.as_ref(), &config, task, agent))
+                .await
+                .map_err(|e| LoopError::Retry(e.to_string()))?
+        };
+        let setup = match setup {
+            Ok(Ok(setup)) => setup,
+            Ok(Err(ending)) => return Ok(ending),
+            Err(e) => return Err(LoopError::Retry(e.to_string())),
+        };
+        let Setup {
+            access,
+            model,
+            mut request,
+            env,
+        } = setup;
+        let env = Arc::new(env);
+        let client: Arc<dyn ModelClient> = super::providers::connect(&access, &self.http);
+        let mut last_text = String::new();
+        for _turn in 0..self.config.max_turns {
+            if ctx.cancel.is_cancelled() {
+                return Err(LoopError::Stopped);
+            }
+            // Cancellation and budgets, before every call.
+            let check = {
+                let (scope, task_id, agent_id) =
+                    (scope.clone(), task.id.clone(), agent.id.clone());
+                tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+                    let cancelled = scope.store.task(&task_id)?.cancel_requested;
+                    Ok((cancelled, scope.store.budgets(&agent_id)?))
+                })
+                .await
+                .map_err(|e| LoopError::Retry(e.to_string()))?
+                .map_err(|e| LoopError::Retry(e.to_string()))?
+            };
+            let (cancelled, budgets) = check;
+            if cancelled {
+                return Ok(Ending::new(RunOutcome::Cancelled, Some("cancelled on request".into())));
+            }
+            if let Some(which) = budgets.exhausted() {
+                let message = match which {
+                    crate::domain::run::BudgetScope::Agent => "the agent's monthly budget is used up",
+                    crate::domain::run::BudgetScope::Tenant => "the organisation's monthly budget is used up",
+                };
+                let mut ending = Ending::failed("BUDGET_EXCEEDED", message);
+                ending.outcome = RunOutcome::BudgetExceeded;
+                ending.pause_agent = true;
+                return Ok(ending);
+            }
+
+            let sink_steps = steps.clone();
+            let sink = move |delta: Delta| match delta {
+                Delta::Text(text) => sink_steps.publish("text_delta", json!({ "text": text })),
+            };
+            let reply = tokio::select! {
+                r = client.turn(&request, &sink) => r,
+                _ = ctx.cancel.cancelled() => return Err(LoopError::Stopped),
+            };
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) if e.is_retryable() => return Err(LoopError::Retry(e.to_string())),
+                Err(ProviderError::Malformed(m)) => {
+                    return Ok(Ending::failed(
+                        "MALFORMED_OUTPUT",
+                        format!("the model's reply could not be read: {m}"),
+                    ));
+                }
+                Err(e) => return Ok(Ending::failed("PROVIDER_ERROR", e.to_string())),
+            };
+            let turn_events = self.charge(scope, steps, &access, &model, &task, &agent, &reply).await?;
+            let _ = turn_events;
+            let text: String = reply
+                .content
+                .iter()
+                .filter_map(|b| match b {
+                    Block::Text(t) => Some(t.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            if !text.trim().is_empty() {
+                last_text = text;
+            }
+            let calls: Vec<(String, String, ToolInput)> = reply
+                .content
+                .iter()
+                .filter_map(|b| match b {
+                    Block::ToolUse { id, name, input } => {
+                        Some((id.clone(), name.clone(), input.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            request.messages.push(Message {
+                role: Role::Assistant,
+                content: reply.content,
+            });
+            if calls.is_empty() {
+                return self.unfinished(scope, &task, last_text).await;
+            }
+            let (results, finish) = {
+                let (env, steps) = (env.clone(), steps.clone());
+                tokio::task::spawn_blocking(move || run_tools(&env, &steps, calls))
+                    .await
+                    .map_err(|e| LoopError::Retry(e.to_string()))?
+                    .map_err(|e| LoopError::Retry(e.to_string()))?
+            };
+            request.messages.push(Message {
+                role: Role::User,
+                content: results,
+            });
+            if let Some((outcome, result)) = finish {
+                return Ok(match outcome {
+                    RunOutcome::Failed => {
+                        let mut e = Ending::new(RunOutcome::Failed, Some(result.clone()));
+                        e.error = Some(result);
+                        e.error_code = Some("AGENT_FAILED");
+                        e
+                    }
+                    RunOutcome::Blocked => {
+                        let mut e = Ending::new(RunOutcome::Blocked, Some(result.clone()));
+                        e.error = Some(result);
+                        e
+                    }
+                    other => Ending::new(other, Some(result)),
+                });
+            }
+        }
+        Ok(Ending::failed(
+            "MAX_TURNS",
+            format!(
+                "the run used its {} turns without finishing the task",
+                self.config.max_turns
+            ),
+        ))
+    }
+
+    /// A turn without tool calls ends the run: it waits for open subtasks, else follows the
+    /// configured policy (complete with the last text, or fail).
+    async fn unfinished(&self, scope: &Scope, task: &Task, last_text: String) -> Result<Ending, LoopError> {
+        let (scope2, id) = (scope.clone(), task.id.clone());
+        let open = tokio::task::spawn_blocking(move || scope2.store.open_children(&id))
+            .await
+            .map_err(|e| LoopError::Retry(e.to_string()))?
+            .map_err(|e| LoopError::Retry(e.to_string()))?;
+        if !open.is_empty() {
+            return Ok(Ending::new(RunOutcome::Waiting, None));
+        }
+        if self.config.unfinished_policy == "fail" {
+            return Ok(Ending::failed(
+                "NOT_FINISHED",
+                "the agent ended its run without calling finish_task",
+            ));
+        }
+        let result = if last_text.trim().is_empty() {
+            "(the agent finished without a result)".to_string()
+        } else {
+            last_text
+        };
+        Ok(Ending::new(RunOutcome::Completed, Some(result)))
+    }
+
+    /// Records the turn's usage and cost, and its text and tool calls as steps.
+    #[allow(clippy::too_many_arguments)]
+    async fn charge(
+        &self,
+        scope: &Scope,
+        steps: &Steps,
+        access: &ProviderAccess,
+        model: &str,
+        task: &Task,
+        agent: &Agent,
+        reply: &ModelReply,
+    ) -> Result<(), LoopError> {
+        let reported = if reply.model.is_empty() { model } else { &reply.model };
+        let price = pricing::price_of(access.kind, &access.prices, reported)
+            .or_else(|| pricing::price_of(access.kind, &access.prices, model));
+        if price.is_none() {
+            tracing::warn!(model = reported, provider = %access.name, "no price for this model: its tokens are recorded at cost 0; set the provider's prices");
+        }
+        let cost = price.map_or(0, |p| pricing::cost_micros(p, &reply.usage));
+        let mut events = Vec::new();
+        for block in &reply.content {
+            match block {
+                Block::Text(text) if !text.trim().is_empty() => {
+                    events.push(steps.step("text", json!({ "text": text })));
+                }
+                Block::ToolUse { id, name, input } => {
+                    let input = match input {
+                        ToolInput::Json(v) => v.clone(),
+                        ToolInput::Malformed { raw, .. } => json!({ "malformed": raw }),
+                    };
+                    events.push(steps.step(
+                        "tool_use",
+                        json!({ "tool_use_id": id, "name": name, "input": input }),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let usage = reply.usage;
+        events.push(steps.step(
+            "usage",
+            json!({
+                "model": reported,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cache_read_tokens": usage.cache_read_tokens,
+                "cache_write_tokens": usage.cache_write_tokens,
+                "cost_usd": cost as f64 / 1e6,
+                "priced": price.is_some(),
+            }),
+        ));
+        let charge = Charge {
+            run_id: steps.run_id.clone(),
+            task_id: task.id.clone(),
+            agent_id: agent.id.clone(),
+            provider_id: Some(access.id.clone()).filter(|id| !id.is_empty()),
+            provider_kind: access.kind.as_str().to_string(),
+            model: reported.to_string(),
+            input_tokens: clamp(usage.input_tokens),
+            output_tokens: clamp(usage.output_tokens),
+            cache_read_tokens: clamp(usage.cache_read_tokens),
+            cache_write_tokens: clamp(usage.cache_write_tokens),
+            cost_micros: cost,
+            priced: price.is_some(),
+        };
+        let scope = scope.clone();
+        tokio::task::spawn_blocking(move || {
+            scope
+                .store
+                .charge(&charge, crate::domain::now(), &events)
+                .map(|_| ())
+        })
+        .await
+        .map_err(|e| LoopError::Retry(e.to_string()))?
+        .map_err(|e| LoopError::Retry(e.to_string()))
+    }
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn publish_status(scope: &Scope, agent: &Agent) {
+    scope.publish(
+        "agent.status",
+        json!({ "id": agent.id, "name": agent.name, "status": agent.status }),
+    );
+}
+
+enum LoopError {
+    /// Worth another attempt of the job (provider unavailable, storage hiccup).
+    Retry(String),
+    /// The job was cancelled, timed out or the server shuts down.
+    Stopped,
+}
+
+struct Setup {
+    access: ProviderAccess,
+    model: String,
+    request: ModelRequest,
+    env: ToolEnv,
+}
+
+/// Reads what the run needs and builds the first request (blocking).
+fn prepare(
+    scope: &Scope,
+    providers: &dyn ProviderSource,
+    config: &AgentsConfig,
+    task: Task,
+    agent: Agent,
+) -> Result<Result<Setup, Ending>, ServiceError> {
+    let workspace = scope.store.workspace()?;
+    let Some(provider_id) = agent
+        .provider_id
+        .clone()
+        .or_else(|| workspace.default_provider_id.clone())
+    else {
+        return Ok(Err(Ending::failed(
+            "NO_PROVIDER",
+            format!(
+                "agent '{}' has no provider: set its provider_id or the workspace's default_provider_id",
+                agent.name
+            ),
+        )));
+    };
+    let access = match providers.access(scope, &provider_id) {
+        Ok(access) => access,
+        Err(ServiceError::NotFound(_)) => {
+            return Ok(Err(Ending::failed(
+                "NO_PROVIDER",
+                "the agent's provider no longer exists",
+            )));
+        }
+        Err(ServiceError::Store(e)) => return Err(ServiceError::Store(e)),
+        Err(e) => return Ok(Err(Ending::failed("PROVIDER_ERROR", e.to_string()))),
+    };
+    let model = agent
+        .model
+        .clone()
+        .or_else(|| access.default_model.clone())
+        .or_else(|| workspace.default_model.clone())
+        .or_else(|| {
+            (access.kind == crate::domain::provider::ProviderKind::Simulated)
+                .then(|| "simulated".to_string())
+        });
+    let Some(model) = model else {
+        return Ok(Err(Ending::failed(
+            "NO_MODEL",
+            format!(
+                "no model for agent '{}': set its model, the provider's default_model or the workspace's default_model",
+                agent.name
+            ),
+        )));
+    };
+    let org = scope.store.org_nodes()?;
+    let parent = match task.parent_id.as_deref() {
+        Some(p) => match scope.store.task(p) {
+            Ok(t) => Some(t),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let children = scope.store.child_results(&task.id)?;
+    let messages = scope.store.take_messages(&agent.id, true, 20)?;
+    let board = scope
+        .store
+        .board_items(&BoardFilter::parse(None, None, None, Some(10), None)?)?;
+    let enabled: HashSet<String> = {
+        let perms = scope.store.agent_tool_permissions(&agent.id)?;
+        tools::TOOL_NAMES
+            .iter()
+            .filter(|n| perms.iter().find(|p| p.name.as_str() == **n).is_none_or(|p| p.enabled))
+            .map(|n| n.to_string())
+            .collect()
+    };
+    let input = PromptInput {
+        agent: &agent,
+        org: &org,
+        task: &task,
+        parent: parent.as_ref(),
+        messages: &messages,
+        children: &children,
+        board: &board,
+    };
+    let system = prompt::system_prompt(&input);
+    let first = prompt::task_message(&input);
+    let facts = RunFacts {
+        agent_name: agent.name.to_string(),
+        direct_reports: prompt::direct_reports(&org, &agent.id),
+        task_prompt: task.prompt.clone(),
+        child_results: children
+            .iter()
+            .map(|c| {
+                (
+                    c.assignee.clone().unwrap_or_default(),
+                    c.result.clone().unwrap_or_default(),
+                )
+            })
+            .collect(),
+    };
+    let max_tokens = access
+        .config
+        .get("max_tokens")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(config.max_tokens);
+    let request = ModelRequest {
+        model: model.clone(),
+        system,
+        messages: vec![Message::user_text(first)],
+        tools: tools::specs(&enabled),
+        max_tokens,
+        facts: Arc::new(facts),
+    };
+    let thread_id = task
+        .context
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+        .and_then(|v| v.get("thread_id").and_then(Value::as_str).map(str::to_string));
+    let env = ToolEnv {
+        scope: scope.clone(),
+        agent,
+        task,
+        enabled,
+        allow_any_delegation: workspace.allow_any_delegation,
+        max_depth: config.max_delegation_depth,
+        thread_id,
+    };
+    Ok(Ok(Setup {
+        access,
+        model,
+        request,
+        env,
+    }))
+}
+
+/// Runs a turn's tool calls in order (blocking): their result blocks, and the finish if one
+/// of them was `finish_task` (calls after it are not run).
+#[allow(clippy::type_complexity)]
+fn run_tools(
+    env: &ToolEnv,
+    steps: &Steps,
+    calls: Vec<(String, String, ToolInput)>,
+) -> Result<(Vec<Block>, Option<(RunOutcome, String)>), ServiceError> {
+    let mut blocks = Vec::with_capacity(calls.len());
+    let mut events = Vec::with_capacity(calls.len());
+    let mut finish = None;
+    for (id, name, input) in calls {
+        let result = if finish.is_some() {
+            tools::ToolResult::error("not run: the task was already finished in this turn")
+        } else {
+            match &input {
+                ToolInput::Json(value) => tools::execute(env, &name, value)?,
+                ToolInput::Malformed { error, .. } => tools::ToolResult::error(format!(
+                    "the arguments are not valid JSON ({error}); call {name} again with a JSON object"
+                )),
+            }
+        };
+        if let Some(f) = result.finish.clone() {
+            finish = Some(f);
+        }
+        events.push(steps.step(
+            "tool_result",
+            json!({
+                "tool_use_id": id,
+                "name": name,
+                "content": result.content,
+                "is_error": result.is_error,
+            }),
+        ));
+        blocks.push(Block::ToolResult {
+            tool_use_id: id,
+            content: result.content,
+            is_error: result.is_error,
+        });
+    }
+    env.scope.store.append_task_events(&env.task.id, &events)?;
+    Ok((blocks, finish))
+}
