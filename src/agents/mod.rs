@@ -4,11 +4,11 @@
 
 pub mod dispatch;
 pub mod pricing;
-pub mod providers;
-pub mod tools;
 pub mod prompt;
+pub mod providers;
 pub mod runner;
 pub mod sweep;
+pub mod tools;
 
 use crate::domain::provider::ProviderAccess;
 use crate::services::{Scope, ServiceError};

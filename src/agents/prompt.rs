@@ -51,8 +51,16 @@ pub fn system_prompt(input: &PromptInput<'_>) -> String {
         "You are {} (agent name `{}`), {} in {}, level {}.",
         a.display_name,
         a.name,
-        if a.role.is_empty() { "an agent" } else { &a.role },
-        if a.department.is_empty() { "the organisation" } else { &a.department },
+        if a.role.is_empty() {
+            "an agent"
+        } else {
+            &a.role
+        },
+        if a.department.is_empty() {
+            "the organisation"
+        } else {
+            &a.department
+        },
         a.level.as_str()
     );
     if !a.personality.trim().is_empty() {
@@ -61,7 +69,11 @@ pub fn system_prompt(input: &PromptInput<'_>) -> String {
     s.push_str("\n## Your position\n");
     match a.reports_to.as_deref().and_then(|m| name_of(input.org, m)) {
         Some(m) => {
-            let _ = writeln!(s, "- You report to {} (`{}`, {}).", m.display_name, m.name, m.role);
+            let _ = writeln!(
+                s,
+                "- You report to {} (`{}`, {}).",
+                m.display_name, m.name, m.role
+            );
             let peers: Vec<String> = input
                 .org
                 .iter()
@@ -103,7 +115,11 @@ pub fn task_message(input: &PromptInput<'_>) -> String {
     if let Some(context) = t.context.as_deref().filter(|c| !c.trim().is_empty()) {
         let _ = writeln!(s, "\n## Context\n{}", clip(context.trim()));
     }
-    let _ = writeln!(s, "\nPriority: {}.", format!("{:?}", t.priority).to_lowercase());
+    let _ = writeln!(
+        s,
+        "\nPriority: {}.",
+        format!("{:?}", t.priority).to_lowercase()
+    );
     if let Some(parent) = input.parent {
         let _ = writeln!(
             s,
@@ -130,11 +146,17 @@ pub fn task_message(input: &PromptInput<'_>) -> String {
         s.push_str("\n## Unread messages\n");
         for m in input.messages {
             let from = match (&m.from_agent_id, &m.from_user_id) {
-                (Some(a), _) => name_of(input.org, a).map_or("an agent".to_string(), |n| format!("`{}`", n.name)),
+                (Some(a), _) => name_of(input.org, a)
+                    .map_or("an agent".to_string(), |n| format!("`{}`", n.name)),
                 (None, Some(_)) => "a human".to_string(),
                 (None, None) => "the platform".to_string(),
             };
-            let _ = writeln!(s, "- From {from} (thread {}): {}", m.thread_id, clip(&m.body));
+            let _ = writeln!(
+                s,
+                "- From {from} (thread {}): {}",
+                m.thread_id,
+                clip(&m.body)
+            );
         }
     }
     if !input.board.is_empty() {

@@ -211,7 +211,10 @@ impl Runtime {
                 format!("the run was interrupted {previous_runs} times (crash or timeout)"),
             )
         } else {
-            match self.tool_loop(&ctx, &scope, &steps, task.clone(), agent.clone()).await {
+            match self
+                .tool_loop(&ctx, &scope, &steps, task.clone(), agent.clone())
+                .await
+            {
                 Ok(ending) => ending,
                 Err(LoopError::Retry(message)) if ctx.attempt() < ctx.job.max_attempts => {
                     // The task stays running at this attempt; the job's next attempt starts
@@ -337,9 +340,11 @@ impl Runtime {
             let (scope, task, agent) = (scope.clone(), task.clone(), agent.clone());
             let providers = self.providers.clone();
             let config = self.config.clone();
-            tokio::task::spawn_blocking(move || prepare(&scope, providers.as_ref(), &config, task, agent))
-                .await
-                .map_err(|e| LoopError::Retry(e.to_string()))?
+            tokio::task::spawn_blocking(move || {
+                prepare(&scope, providers.as_ref(), &config, task, agent)
+            })
+            .await
+            .map_err(|e| LoopError::Retry(e.to_string()))?
         };
         let setup = match setup {
             Ok(Ok(setup)) => setup,
@@ -361,8 +366,7 @@ impl Runtime {
             }
             // Cancellation and budgets, before every call.
             let check = {
-                let (scope, task_id, agent_id) =
-                    (scope.clone(), task.id.clone(), agent.id.clone());
+                let (scope, task_id, agent_id) = (scope.clone(), task.id.clone(), agent.id.clone());
                 tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
                     let cancelled = scope.store.task(&task_id)?.cancel_requested;
                     Ok((cancelled, scope.store.budgets(&agent_id)?))
@@ -373,12 +377,19 @@ impl Runtime {
             };
             let (cancelled, budgets) = check;
             if cancelled {
-                return Ok(Ending::new(RunOutcome::Cancelled, Some("cancelled on request".into())));
+                return Ok(Ending::new(
+                    RunOutcome::Cancelled,
+                    Some("cancelled on request".into()),
+                ));
             }
             if let Some(which) = budgets.exhausted() {
                 let message = match which {
-                    crate::domain::run::BudgetScope::Agent => "the agent's monthly budget is used up",
-                    crate::domain::run::BudgetScope::Tenant => "the organisation's monthly budget is used up",
+                    crate::domain::run::BudgetScope::Agent => {
+                        "the agent's monthly budget is used up"
+                    }
+                    crate::domain::run::BudgetScope::Tenant => {
+                        "the organisation's monthly budget is used up"
+                    }
                 };
                 let mut ending = Ending::failed("BUDGET_EXCEEDED", message);
                 ending.outcome = RunOutcome::BudgetExceeded;
@@ -405,7 +416,9 @@ impl Runtime {
                 }
                 Err(e) => return Ok(Ending::failed("PROVIDER_ERROR", e.to_string())),
             };
-            let turn_events = self.charge(scope, steps, &access, &model, &task, &agent, &reply).await?;
+            let turn_events = self
+                .charge(scope, steps, &access, &model, &task, &agent, &reply)
+                .await?;
             let _ = turn_events;
             let text: String = reply
                 .content
@@ -475,7 +488,12 @@ impl Runtime {
 
     /// A turn without tool calls ends the run: it waits for open subtasks, else follows the
     /// configured policy (complete with the last text, or fail).
-    async fn unfinished(&self, scope: &Scope, task: &Task, last_text: String) -> Result<Ending, LoopError> {
+    async fn unfinished(
+        &self,
+        scope: &Scope,
+        task: &Task,
+        last_text: String,
+    ) -> Result<Ending, LoopError> {
         let (scope2, id) = (scope.clone(), task.id.clone());
         let open = tokio::task::spawn_blocking(move || scope2.store.open_children(&id))
             .await
@@ -510,7 +528,11 @@ impl Runtime {
         agent: &Agent,
         reply: &ModelReply,
     ) -> Result<(), LoopError> {
-        let reported = if reply.model.is_empty() { model } else { &reply.model };
+        let reported = if reply.model.is_empty() {
+            model
+        } else {
+            &reply.model
+        };
         let price = pricing::price_of(access.kind, &access.prices, reported)
             .or_else(|| pricing::price_of(access.kind, &access.prices, model));
         if price.is_none() {
@@ -670,7 +692,12 @@ fn prepare(
         let perms = scope.store.agent_tool_permissions(&agent.id)?;
         tools::TOOL_NAMES
             .iter()
-            .filter(|n| perms.iter().find(|p| p.name.as_str() == **n).is_none_or(|p| p.enabled))
+            .filter(|n| {
+                perms
+                    .iter()
+                    .find(|p| p.name.as_str() == **n)
+                    .is_none_or(|p| p.enabled)
+            })
             .map(|n| n.to_string())
             .collect()
     };
@@ -717,7 +744,11 @@ fn prepare(
         .context
         .as_deref()
         .and_then(|c| serde_json::from_str::<Value>(c).ok())
-        .and_then(|v| v.get("thread_id").and_then(Value::as_str).map(str::to_string));
+        .and_then(|v| {
+            v.get("thread_id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
     let env = ToolEnv {
         scope: scope.clone(),
         agent,

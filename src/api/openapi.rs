@@ -10,8 +10,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, ops, usage,
-    settings, setup, tasks, tenant, tokens, ws,
+    admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, ops,
+    settings, setup, tasks, tenant, tokens, usage, ws,
 };
 
 /// Every error response: `{"error": {"code", "message", "details"}}` (CONTRACT.md).

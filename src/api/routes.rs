@@ -5,8 +5,8 @@ use actix_web::http::Method;
 use actix_web::{Route, web};
 
 use super::{
-    admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, openapi, ops, usage,
-    settings, setup, tasks, tenant, tokens, ws,
+    admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, openapi, ops,
+    settings, setup, tasks, tenant, tokens, usage, ws,
 };
 
 /// Who may call an endpoint (the handler's extractors enforce it; this says it).

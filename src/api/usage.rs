@@ -17,11 +17,16 @@ use crate::store::runs::{UsageBucket, UsageGroup};
 
 pub fn endpoints() -> Vec<Endpoint> {
     use actix_web::http::Method as M;
-    vec![endpoint(M::GET, "/api/usage", Access::Tenant, |r| r.to(report))]
+    vec![endpoint(M::GET, "/api/usage", Access::Tenant, |r| {
+        r.to(report)
+    })]
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(report), components(schemas(UsageReport, UsageBucket, UsageGroup)))]
+#[openapi(
+    paths(report),
+    components(schemas(UsageReport, UsageBucket, UsageGroup))
+)]
 pub struct Doc;
 
 /// Model calls grouped by day, agent or model: calls, tokens (cache included) and cost.

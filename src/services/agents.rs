@@ -132,15 +132,10 @@ pub fn update(scope: &Scope, reference: &str, patch: AgentPatch) -> Result<Agent
         .with_details(json!({ "name": agent.name, "fields": changes.fields() }));
     let updated = scope.store.update_agent(&agent.id, &changes, &audit)?;
     scope.publish_value("agent.updated", &updated);
-    if agent.status == AgentStatus::Paused && updated.status != AgentStatus::Paused {
-        // Resumed: its pending work runs now.
-        let pending: Vec<_> = scope
-            .store
-            .runnable_tasks(10_000)?
-            .into_iter()
-            .filter(|t| t.assignee_id.as_deref() == Some(updated.id.as_str()))
-            .collect();
-        scope.wake(&pending);
+    let resumed = agent.status == AgentStatus::Paused && updated.status != AgentStatus::Paused;
+    if resumed || (agent.provider_id.is_none() && updated.provider_id.is_some()) {
+        // Its waiting work can run now.
+        scope.wake_waiting(Some(&updated.id))?;
     }
     Ok(updated)
 }

@@ -92,10 +92,41 @@ impl Scope {
     }
 
     /// Hands tasks to the runtime; those that are not runnable are ignored there.
+    ///
+    /// Only tasks whose assignee can run are handed over (a read, cheaper than queueing a job
+    /// that would find nothing to do); the others wait until their agent gets a provider or is
+    /// resumed, which wakes them.
     pub fn wake(&self, tasks: &[crate::domain::task::Task]) {
-        if !tasks.is_empty() {
-            self.runs.wake(self.tenant, tasks);
+        let runnable: Vec<crate::domain::task::Task> = tasks
+            .iter()
+            .filter(|t| {
+                t.assignee_id.as_deref().is_some_and(|a| {
+                    self.store.agent_runnable(a).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "cannot check an agent; the sweep will queue its task");
+                        false
+                    })
+                })
+            })
+            .cloned()
+            .collect();
+        if !runnable.is_empty() {
+            self.runs.wake(self.tenant, &runnable);
         }
+    }
+
+    /// Hands every runnable task of the tenant (or of one agent) to the runtime: after a
+    /// change that can make waiting work runnable (a provider set, an agent resumed).
+    pub fn wake_waiting(&self, agent_id: Option<&str>) -> Result<(), ServiceError> {
+        let tasks: Vec<crate::domain::task::Task> = self
+            .store
+            .runnable_tasks(10_000)?
+            .into_iter()
+            .filter(|t| agent_id.is_none() || t.assignee_id.as_deref() == agent_id)
+            .collect();
+        if !tasks.is_empty() {
+            self.runs.wake(self.tenant, &tasks);
+        }
+        Ok(())
     }
 
     /// Publishes a domain event of this tenant (call it after the change is committed).

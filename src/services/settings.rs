@@ -30,6 +30,10 @@ pub fn update_workspace(scope: &Scope, patch: WorkspacePatch) -> Result<Workspac
         .with_details(changed_fields(&patch));
     let workspace = scope.store.update_workspace(&patch, &audit)?;
     scope.publish_value("workspace.updated", &workspace);
+    if matches!(patch.default_provider_id, Some(Some(_))) {
+        // Work waiting for a provider can run now.
+        scope.wake_waiting(None)?;
+    }
     Ok(workspace)
 }
 

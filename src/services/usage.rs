@@ -30,7 +30,10 @@ pub struct UsageReport {
     pub total: UsageBucket,
 }
 
-fn time(field: &'static str, value: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Invalid> {
+fn time(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Invalid> {
     let Some(value) = value else {
         return Ok(None);
     };

@@ -57,6 +57,9 @@ pub trait RunRepo {
     /// `run.agent_id`, and the agent is not paused, the task and the agent become `running`
     /// and the run row is written. Otherwise nothing changes.
     fn start_run(&self, run: &NewRun, audit: &AuditEntry) -> Result<RunStart, StoreError>;
+    /// Whether the agent can run: it exists, is not paused, and has a provider (its own or the
+    /// workspace's default).
+    fn agent_runnable(&self, agent_id: &str) -> Result<bool, StoreError>;
     /// The budgets that apply to an agent, with this month's spend.
     fn budgets(&self, agent_id: &str) -> Result<Budgets, StoreError>;
     /// Records a model call's usage and charges it to the run, task, agent and tenant;
@@ -79,7 +82,7 @@ pub trait RunRepo {
     fn child_results(&self, task_id: &str) -> Result<Vec<ChildResult>, StoreError>;
     /// Subtasks of `task_id` not finished yet.
     fn open_children(&self, task_id: &str) -> Result<Vec<Task>, StoreError>;
-    /// Tasks that should have a run job: pending with an assignee that is not paused, and
+    /// Tasks that should have a run job: pending with a runnable assignee, and
     /// running (a run job may have been lost with a crash); at most `limit`, oldest first.
     fn runnable_tasks(&self, limit: u32) -> Result<Vec<Task>, StoreError>;
     /// Messages to an agent, oldest first (unread only if asked), marked read.

@@ -45,7 +45,10 @@ fn tool(n: usize, name: &str, input: serde_json::Value) -> Block {
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
 }
 
 /// The next turn of the conversation `request` holds.
@@ -79,7 +82,10 @@ pub fn respond(request: &ModelRequest) -> Vec<Block> {
         ];
     }
     if let Some(body) = facts.task_prompt.strip_prefix(CHAT_MARK) {
-        let body = body.trim_start().trim_start_matches(|c: char| c != '-').trim_start_matches('-');
+        let body = body
+            .trim_start()
+            .trim_start_matches(|c: char| c != '-')
+            .trim_start_matches('-');
         let reply = format!(
             "Hi, this is {}. I read your message: \"{}\"",
             facts.agent_name,
@@ -87,9 +93,17 @@ pub fn respond(request: &ModelRequest) -> Vec<Block> {
         );
         let mut blocks = vec![Block::Text(reply.clone())];
         if offered("send_message") {
-            blocks.push(tool(1, "send_message", json!({"to": "human", "body": reply})));
+            blocks.push(tool(
+                1,
+                "send_message",
+                json!({"to": "human", "body": reply}),
+            ));
         }
-        blocks.push(tool(2, "finish_task", json!({"status": "completed", "result": "replied in the chat"})));
+        blocks.push(tool(
+            2,
+            "finish_task",
+            json!({"status": "completed", "result": "replied in the chat"}),
+        ));
         return blocks;
     }
     if !facts.child_results.is_empty() {
@@ -106,7 +120,11 @@ pub fn respond(request: &ModelRequest) -> Vec<Block> {
         );
         return vec![
             Block::Text("All my reports are done.".into()),
-            tool(0, "finish_task", json!({"status": "completed", "result": result})),
+            tool(
+                0,
+                "finish_task",
+                json!({"status": "completed", "result": result}),
+            ),
         ];
     }
     if !facts.direct_reports.is_empty() && offered("delegate_task") {

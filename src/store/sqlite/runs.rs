@@ -19,6 +19,10 @@ use crate::domain::task::{NewTaskEvent, Task, TaskStatus};
 use crate::store::StoreError;
 use crate::store::runs::{AgentMessage, RunRepo, UsageBucket, UsageGroup};
 
+/// The condition on agent `a` (and workspace `w`) of a runnable agent.
+const RUNNABLE: &str = "a.status <> 'paused' \
+     AND (a.provider_id IS NOT NULL OR w.default_provider_id IS NOT NULL)";
+
 /// Statuses in which a subtask no longer keeps its parent waiting.
 const DONE: &str = "('completed', 'failed', 'cancelled')";
 
@@ -40,6 +44,15 @@ fn budgets_tx(conn: &Connection, agent_id: &str, month: &str) -> Result<Budgets,
     })
     .optional()?
     .ok_or(StoreError::NotFound)
+}
+
+fn agent_runnable_tx(conn: &Connection, agent_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM agents a, workspace w \
+             WHERE a.id = ?1 AND w.id = 1 AND {RUNNABLE})"
+        ))?
+        .query_row([agent_id], |r| r.get(0))?)
 }
 
 fn open_children_count(conn: &Connection, task_id: &str) -> Result<i64, StoreError> {
@@ -91,6 +104,9 @@ impl RunRepo for SqliteTenantStore {
             if agent.status == AgentStatus::Paused {
                 return Ok(RunStart::Skipped("the agent is paused"));
             }
+            if !agent_runnable_tx(tx, &agent.id)? {
+                return Ok(RunStart::Skipped("the agent has no provider"));
+            }
             let now = format_time(&crate::domain::now());
             let previous_runs: i64 = tx
                 .prepare_cached("SELECT COUNT(*) FROM runs WHERE task_id = ?1 AND attempt = ?2")?
@@ -138,6 +154,10 @@ impl RunRepo for SqliteTenantStore {
                 previous_runs,
             })
         })
+    }
+
+    fn agent_runnable(&self, agent_id: &str) -> Result<bool, StoreError> {
+        agent_runnable_tx(&*self.read()?, agent_id)
     }
 
     fn budgets(&self, agent_id: &str) -> Result<Budgets, StoreError> {
@@ -250,6 +270,20 @@ impl RunRepo for SqliteTenantStore {
             let mut woken = Vec::new();
             let mut events = end.events.clone();
             let mut run_status = end.outcome;
+            if end.outcome == RunOutcome::Interrupted {
+                // The job runs again at the same attempt: only the run row closes; the task
+                // and the agent stay running until the next attempt starts over.
+                tx.prepare_cached(
+                    "UPDATE runs SET status = 'interrupted', error = ?2, ended_at = ?3 \
+                     WHERE id = ?1 AND status = 'running'",
+                )?
+                .execute(params![end.run_id, end.error, now])?;
+                return Ok(RunEnded {
+                    task,
+                    agent: read_agent(tx, &end.agent_id)?,
+                    woken: Vec::new(),
+                });
+            }
             if task.status == TaskStatus::Running {
                 let (status, reason, finish, waiting_on) = match end.outcome {
                     RunOutcome::Waiting => {
@@ -404,8 +438,8 @@ impl RunRepo for SqliteTenantStore {
             &*self.read()?,
             &format!(
                 "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.status IN ('pending', 'running') \
-                 AND t.assignee_id IS NOT NULL AND NOT EXISTS \
-                 (SELECT 1 FROM agents a WHERE a.id = t.assignee_id AND a.status = 'paused') \
+                 AND EXISTS (SELECT 1 FROM agents a, workspace w \
+                             WHERE a.id = t.assignee_id AND w.id = 1 AND {RUNNABLE}) \
                  ORDER BY t.created_at, t.id LIMIT ?1"
             ),
             [limit],
