@@ -9,8 +9,9 @@
 //! A tenant is only ever served when its row is `active`, which happens after its database is
 //! complete. A crash anywhere leaves a `provisioning` row whose claim is free: recovery (run by
 //! every command that opens the storage) removes its files and its row, so no half tenant
-//! survives. Purging is the same in reverse: the row goes `purging`, the files go, the row goes;
-//! recovery finishes an interrupted purge.
+//! survives. Purging is the same in reverse: the row goes `purging`, the tenant's data key goes
+//! (its secrets become unreadable everywhere), the files go, the row goes; recovery finishes an
+//! interrupted purge.
 
 use std::collections::HashSet;
 
@@ -168,7 +169,11 @@ impl TenantLifecycle {
         Ok(())
     }
 
+    /// The data key goes first: from then on every secret of the tenant is unreadable,
+    /// including copies of its database in backups, even if removing the files fails.
     fn finish_purge(&self, id: TenantId) -> Result<(), StoreError> {
+        self.storage.registry.delete_tenant_data_key(id)?;
+        failpoint("purge.after_delete_data_key");
         self.storage.tenants.remove(id)?;
         failpoint("purge.after_remove_files");
         self.storage.registry.delete_tenant(id)

@@ -6,6 +6,7 @@ mod audit;
 mod board;
 mod chat;
 mod connection;
+mod data_keys;
 mod hook_events;
 mod mcp_servers;
 mod registry;
