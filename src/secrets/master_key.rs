@@ -151,9 +151,11 @@ pub(crate) fn read_key_file(path: &Path) -> Result<Option<MasterKey>, MasterKeyE
         Ok(text) => {
             let text = Zeroizing::new(text);
             warn_if_readable_by_others(path);
-            decode(&text).map(Some).ok_or_else(|| MasterKeyError::BadFile {
-                path: path.display().to_string(),
-            })
+            decode(&text)
+                .map(Some)
+                .ok_or_else(|| MasterKeyError::BadFile {
+                    path: path.display().to_string(),
+                })
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(MasterKeyError::Io {

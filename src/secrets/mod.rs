@@ -11,6 +11,8 @@ mod keyring;
 mod master_key;
 pub mod rotation;
 mod tenant_keys;
+#[cfg(test)]
+mod tests;
 
 pub use envelope::{DataKey, SecretError, WrappedKey};
 pub use keyring::{KeySource, Keyring};

@@ -121,7 +121,8 @@ impl TenantKeys {
     }
 
     fn reload(&self) -> Result<(), SecretError> {
-        let fresh = Keyring::load(&self.source).map_err(|e| SecretError::Unavailable(e.to_string()))?;
+        let fresh =
+            Keyring::load(&self.source).map_err(|e| SecretError::Unavailable(e.to_string()))?;
         tracing::info!(
             master_key_id = %fresh.primary().key_id(),
             "reloaded the master key (rotated while running)"

@@ -334,6 +334,39 @@ mod tests {
     }
 
     #[test]
+    fn purging_a_tenant_destroys_its_data_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage(dir.path());
+        let lifecycle = TenantLifecycle::new(storage.clone());
+        let (acme, other) = (
+            lifecycle.create(new_tenant("acme")).unwrap(),
+            lifecycle.create(new_tenant("other")).unwrap(),
+        );
+        let keys = crate::secrets::TenantKeys::open(
+            storage.registry.clone(),
+            &crate::data_dir::DataDir::new(dir.path()),
+            None,
+        )
+        .unwrap();
+        keys.data_key(acme.id).unwrap();
+        keys.data_key(other.id).unwrap();
+        assert!(storage.registry.tenant_data_key(acme.id).unwrap().is_some());
+
+        lifecycle.delete("acme").unwrap();
+        lifecycle.purge("acme").unwrap();
+
+        assert!(storage.registry.tenant_data_key(acme.id).unwrap().is_none());
+        assert!(
+            storage
+                .registry
+                .tenant_data_key(other.id)
+                .unwrap()
+                .is_some(),
+            "only the purged tenant's key"
+        );
+    }
+
+    #[test]
     fn recovery_leaves_a_provisioning_alone_while_its_owner_holds_the_claim() {
         let dir = tempfile::tempdir().unwrap();
         let storage = storage(dir.path());

@@ -8,9 +8,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use scheduled_thread_pool::ScheduledThreadPool;
 
 use super::api_tokens;
-use super::data_keys;
 use super::audit::{self, AuditTable};
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
+use super::data_keys;
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::auth::session::SessionRecord;
 use crate::auth::token::ApiToken;
