@@ -12,6 +12,7 @@ mod error;
 pub mod hook_events;
 pub mod mcp_servers;
 pub mod migrations;
+pub mod providers;
 pub mod settings;
 pub mod sqlite;
 pub mod tasks;
@@ -24,6 +25,7 @@ pub use chat::ChatRepo;
 pub use error::StoreError;
 pub use hook_events::HookEventRepo;
 pub use mcp_servers::McpServerRepo;
+pub use providers::ProviderRepo;
 pub use settings::SettingsRepo;
 pub use tasks::TaskRepo;
 
@@ -211,6 +213,7 @@ pub trait TenantStore:
     + BoardRepo
     + SettingsRepo
     + McpServerRepo
+    + ProviderRepo
     + HookEventRepo
     + Send
     + Sync

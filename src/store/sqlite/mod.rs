@@ -9,6 +9,7 @@ mod connection;
 mod data_keys;
 mod hook_events;
 mod mcp_servers;
+mod providers;
 mod registry;
 mod settings;
 mod tasks;
