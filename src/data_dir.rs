@@ -5,6 +5,8 @@
 //!   registry.db              platform-wide: tenants (later users, sessions, tokens)
 //!   queue.db                 the durable job queue
 //!   master.key               wraps the per-tenant data keys (0600)
+//!   master.key.next          the new master key during `keys rotate` (0600)
+//!   master.key.retired-<id>  a master key replaced by `keys rotate`, until the operator deletes it
 //!   tenants/<tenant-id>.db   one SQLite file per tenant
 //!   tenants/.provisioning/   tenant files being built; moved into tenants/ when complete
 //!   backups/                 online backups
@@ -61,6 +63,17 @@ impl DataDir {
 
     pub fn master_key(&self) -> PathBuf {
         self.root.join("master.key")
+    }
+
+    /// The new master key while `agenthq keys rotate` is in progress (see `secrets::rotation`).
+    pub fn master_key_next(&self) -> PathBuf {
+        self.root.join("master.key.next")
+    }
+
+    /// Where a rotation moves the master key it replaced, for the operator to back up and
+    /// delete.
+    pub fn master_key_retired(&self, key_id: &str) -> PathBuf {
+        self.root.join(format!("master.key.retired-{key_id}"))
     }
 
     pub fn tenants_dir(&self) -> PathBuf {

@@ -27,7 +27,7 @@ use crate::ops::metrics::Metrics;
 use crate::ops::rate_limit::{LoginBackoff, RateLimits};
 use crate::queue::Queue;
 use crate::realtime::{BusLimits, EventBus, Hub};
-use crate::secrets::MasterKey;
+use crate::secrets::TenantKeys;
 use crate::store::{Storage, StoreError, blocking};
 use crate::tenancy::{TenantDirectory, TenantLifecycle, TenantResolver};
 
@@ -55,6 +55,10 @@ pub struct AppState {
     pub queue: Queue,
     /// Queues agent runs for tasks that become runnable.
     pub runs: Arc<crate::agents::dispatch::Dispatcher>,
+    /// Each tenant's data key, which seals its secrets (provider API keys).
+    pub secrets: Arc<TenantKeys>,
+    /// The HTTP client of calls to LLM providers (shared: one connection pool).
+    pub llm_http: reqwest::Client,
 }
 
 impl AppState {
@@ -64,7 +68,8 @@ impl AppState {
         storage: Storage,
         hasher: PasswordHasher,
         metrics: Arc<Metrics>,
-        master_key: &MasterKey,
+        secrets: Arc<TenantKeys>,
+        llm_http: reqwest::Client,
         queue: Queue,
     ) -> Self {
         let backoff = Arc::new(LoginBackoff::new(&settings.rate_limits));
@@ -75,7 +80,7 @@ impl AppState {
         AppState {
             runs,
             rate_limits: RateLimits::new(&settings.rate_limits),
-            run_tokens: RunTokens::new(master_key, run_token::DEFAULT_TTL),
+            run_tokens: RunTokens::new(&secrets.primary_master_key(), run_token::DEFAULT_TTL),
             directory: Arc::new(TenantDirectory::new()),
             lifecycle: TenantLifecycle::new(storage.clone()),
             sessions: Sessions::new(storage.clone(), hasher.clone(), backoff),
@@ -92,6 +97,8 @@ impl AppState {
             metrics,
             settings,
             queue,
+            secrets,
+            llm_http,
         }
     }
 
@@ -124,6 +131,7 @@ impl AppState {
         for change in self.directory.reload(&*self.storage.registry)? {
             tracing::info!(tenant_id = %change.id, status = ?change.status, "tenant no longer served");
             self.hub.close_tenant(change.id);
+            self.secrets.forget(change.id);
             self.storage.tenants.close(change.id);
         }
         Ok(true)
@@ -166,15 +174,17 @@ impl Application {
         if report != Default::default() {
             tracing::warn!(?report, "recovered interrupted tenant operations");
         }
-        let master_key = {
+        let secrets = {
             let data_dir = crate::data_dir::DataDir::new(&settings.data_dir);
             let from_env = settings.master_key.clone();
+            let registry = storage.registry.clone();
             tokio::task::spawn_blocking(move || {
-                MasterKey::load_or_create(&data_dir, from_env.as_ref().map(|k| k.expose()))
+                TenantKeys::open(registry, &data_dir, from_env.as_ref().map(|k| k.expose()))
             })
             .await
             .context("master key task failed")??
         };
+        let llm_http = llm_http_client().context("cannot set up the LLM HTTP client")?;
         let hasher = PasswordHasher::new().context("cannot set up password hashing")?;
         let admin_exists = ensure_platform_admin(&settings, &storage, hasher.clone()).await?;
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
@@ -189,7 +199,8 @@ impl Application {
             storage.clone(),
             hasher,
             metrics,
-            &master_key,
+            Arc::new(secrets),
+            llm_http,
             queue,
         ));
         let directory = state.directory.clone();
@@ -451,4 +462,16 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             }
         }
     }
+}
+
+/// The client of LLM provider calls: rustls, a bounded connect time. Each call sets its own
+/// overall timeout (from the provider's `timeout_secs`). No proxy from the environment: the
+/// providers' base URLs are what an admin configured, loopback included.
+fn llm_http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("agenthq/", env!("CARGO_PKG_VERSION")))
+        .build()
 }

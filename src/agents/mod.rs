@@ -17,3 +17,12 @@ use crate::services::{Scope, ServiceError};
 pub trait ProviderSource: Send + Sync {
     fn access(&self, scope: &Scope, provider_id: &str) -> Result<ProviderAccess, ServiceError>;
 }
+
+/// Providers as stored in the tenant's database, their keys opened with the tenant's data key.
+pub struct StoredProviders(pub std::sync::Arc<crate::secrets::TenantKeys>);
+
+impl ProviderSource for StoredProviders {
+    fn access(&self, scope: &Scope, provider_id: &str) -> Result<ProviderAccess, ServiceError> {
+        crate::services::providers::access(scope, &self.0, provider_id)
+    }
+}

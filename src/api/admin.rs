@@ -217,6 +217,9 @@ pub async fn delete(
         Ok(current.id)
     })
     .await?;
+    if purge {
+        state.secrets.forget(id);
+    }
     let action = if purge {
         "tenant.purged"
     } else {

@@ -18,6 +18,7 @@ pub mod middleware;
 pub mod openapi;
 mod ops;
 pub mod principal;
+mod providers;
 mod rate_limit;
 pub mod routes;
 mod service;

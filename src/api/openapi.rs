@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
     admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, ops,
-    settings, setup, tasks, tenant, tokens, usage, ws,
+    providers, settings, setup, tasks, tenant, tokens, usage, ws,
 };
 
 /// Every error response: `{"error": {"code", "message", "details"}}` (CONTRACT.md).
@@ -177,6 +177,7 @@ pub fn spec() -> &'static utoipa::openapi::OpenApi {
             board::Doc::openapi(),
             settings::Doc::openapi(),
             mcp_servers::Doc::openapi(),
+            providers::Doc::openapi(),
             hook_events::Doc::openapi(),
             jobs::Doc::openapi(),
             usage::Doc::openapi(),

@@ -294,6 +294,31 @@ mod tests {
         fn memberships_of(&self, _: UserId) -> Result<Vec<(String, Role)>, StoreError> {
             Ok(Vec::new())
         }
+        fn tenant_data_key(
+            &self,
+            _: TenantId,
+        ) -> Result<Option<crate::secrets::WrappedKey>, StoreError> {
+            Ok(None)
+        }
+        fn insert_tenant_data_key_if_absent(
+            &self,
+            _: TenantId,
+            _: &crate::secrets::WrappedKey,
+        ) -> Result<crate::secrets::WrappedKey, StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn delete_tenant_data_key(&self, _: TenantId) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
+        fn rewrap_tenant_data_keys(
+            &self,
+            _: &mut dyn FnMut(
+                &str,
+                &crate::secrets::WrappedKey,
+            ) -> Result<Option<crate::secrets::WrappedKey>, StoreError>,
+        ) -> Result<usize, StoreError> {
+            Err(StoreError::Unavailable("read-only".into()))
+        }
     }
 
     #[actix_web::test]
@@ -316,8 +341,23 @@ mod tests {
                 .unwrap(),
             Arc::new(Metrics::new().unwrap()),
             // 32 zero bytes: any key does for this test.
-            &crate::secrets::MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-                .unwrap(),
+            Arc::new(crate::secrets::TenantKeys::new(
+                Arc::new(ReadOnlyRegistry),
+                crate::secrets::KeySource::Env(
+                    crate::secrets::MasterKey::from_base64(
+                        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                    )
+                    .unwrap(),
+                ),
+                crate::secrets::Keyring::single(
+                    crate::secrets::MasterKey::from_base64(
+                        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                    )
+                    .unwrap(),
+                ),
+                16,
+            )),
+            reqwest::Client::new(),
             crate::queue::Queue::open(
                 &dir.path().join("queue.db"),
                 crate::queue::QueueSettings::default(),

@@ -6,7 +6,7 @@ use actix_web::{Route, web};
 
 use super::{
     admin, agents, audit, auth, board, chat, hook_events, jobs, mcp_servers, members, openapi, ops,
-    settings, setup, tasks, tenant, tokens, usage, ws,
+    providers, settings, setup, tasks, tenant, tokens, usage, ws,
 };
 
 /// Who may call an endpoint (the handler's extractors enforce it; this says it).
@@ -55,6 +55,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         board::endpoints,
         settings::endpoints,
         mcp_servers::endpoints,
+        providers::endpoints,
         hook_events::endpoints,
         jobs::endpoints,
         usage::endpoints,

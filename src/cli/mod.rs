@@ -2,6 +2,7 @@
 
 mod audit;
 mod demo;
+mod keys;
 mod migrate;
 mod serve;
 mod tenant;
@@ -118,6 +119,11 @@ enum Command {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// Manage the master key that protects secrets at rest.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -149,6 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant { command } => tenant::run(settings, command),
         Command::User { command } => user::run(settings, command),
         Command::Token { command } => token::run(settings, command),
+        Command::Keys { command } => keys::run(settings, command),
         Command::Version => {
             println!("agenthq {}", crate::VERSION);
             Ok(())

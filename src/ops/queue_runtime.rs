@@ -7,7 +7,13 @@ use actix_web::web;
 
 use crate::config::PlanConcurrency;
 use crate::domain::TenantId;
-use crate::queue::{HandlerRegistry, Queue, TenantLimits, WorkerPool};
+use crate::agents::StoredProviders;
+use crate::agents::dispatch::RUN_TASK;
+use crate::agents::runner::Runtime;
+use crate::agents::sweep::SWEEP;
+use crate::queue::{
+    CronExpr, HandlerRegistry, JobSpec, Queue, ScheduleSpec, TenantLimits, WorkerPool, handler_fn,
+};
 use crate::startup::AppState;
 use crate::tenancy::TenantDirectory;
 
@@ -39,7 +45,50 @@ pub fn handlers(state: &web::Data<AppState>) -> HandlerRegistry {
     // With the `noop` kind (benchmarks) built in.
     let mut handlers = HandlerRegistry::new();
     super::maintenance::register(&mut handlers, state);
+    let runtime = Arc::new(Runtime {
+        tenants: state.storage.tenants.clone(),
+        directory: state.directory.clone(),
+        events: state.events.clone(),
+        runs: state.runs.clone(),
+        providers: Arc::new(StoredProviders(state.secrets.clone())),
+        http: state.llm_http.clone(),
+        config: state.settings.agents.clone(),
+    });
+    handlers.register(
+        RUN_TASK,
+        handler_fn(move |ctx| runtime.clone().handle(ctx)),
+    );
+    let s = state.clone();
+    handlers.register(SWEEP, handler_fn(move |ctx| sweep_runs(s.clone(), ctx)));
     handlers
+}
+
+/// Queues a run for every task of an active tenant that should have one (see
+/// [`crate::agents::sweep`]).
+async fn sweep_runs(
+    state: web::Data<AppState>,
+    ctx: crate::queue::JobContext,
+) -> Result<(), crate::queue::JobFailure> {
+    let tenants: Vec<TenantId> = state
+        .directory
+        .all()
+        .values()
+        .filter(|t| t.status == crate::domain::TenantStatus::Active)
+        .map(|t| t.id)
+        .collect();
+    let cancel = ctx.cancel.clone();
+    let handed = crate::store::blocking(move || {
+        Ok(crate::agents::sweep::sweep(
+            &*state.storage.tenants,
+            &tenants,
+            state.runs.as_ref(),
+            || cancel.is_cancelled(),
+        ))
+    })
+    .await
+    .map_err(|e| crate::queue::JobFailure::retry(format!("agent run sweep: {e}")))?;
+    tracing::debug!(handed, "agent run sweep done");
+    Ok(())
 }
 
 /// Registers the built-in schedules, then starts the worker pool.
@@ -47,6 +96,19 @@ pub async fn start(state: &web::Data<AppState>) -> anyhow::Result<WorkerPool> {
     for spec in super::maintenance::schedules(state)? {
         state.queue.upsert_schedule(spec).await?;
     }
+    state
+        .queue
+        .upsert_schedule(ScheduleSpec::new(
+            SWEEP,
+            CronExpr::parse(&state.settings.agents.sweep_schedule)?,
+            SWEEP,
+        ))
+        .await?;
+    // Work a crash left behind runs now, not at the first scheduled sweep.
+    state
+        .queue
+        .enqueue(JobSpec::new(SWEEP).idempotency_key("agents.sweep.start"))
+        .await?;
     let pool = state
         .queue
         .workers(handlers(state))

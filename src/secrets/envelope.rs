@@ -41,6 +41,9 @@ pub enum SecretError {
     WrongMasterKey { found: String, current: String },
     #[error("no random numbers for a key or nonce: {0}")]
     Random(String),
+    /// The data key row could not be read or written, or the master key not (re)loaded.
+    #[error("the tenant key store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl MasterKey {

@@ -79,6 +79,11 @@ impl MasterKey {
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // A rotation that stopped between retiring the old key and promoting the new
+                // one: the new key is the master key (every data key is wrapped by it).
+                if let Some(next) = read_key_file(&data_dir.master_key_next())? {
+                    return Ok(next);
+                }
                 let key = Self::generate()?;
                 match write_new(&path, &key) {
                     Ok(()) => {
@@ -97,7 +102,7 @@ impl MasterKey {
         }
     }
 
-    fn generate() -> Result<Self, MasterKeyError> {
+    pub(crate) fn generate() -> Result<Self, MasterKeyError> {
         let mut key = Zeroizing::new([0u8; KEY_BYTES]);
         getrandom::fill(key.as_mut_slice()).map_err(|e| MasterKeyError::Random(e.to_string()))?;
         Ok(MasterKey(key))
@@ -119,7 +124,7 @@ impl MasterKey {
 /// Creates `path` with mode 0600 holding the key, never replacing an existing file: the key is
 /// written and synced to a temporary file that is then hard-linked into place (atomic, and
 /// fails with `AlreadyExists` if another process got there first).
-fn write_new(path: &Path, key: &MasterKey) -> io::Result<()> {
+pub(crate) fn write_new(path: &Path, key: &MasterKey) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = fs::OpenOptions::new()
@@ -138,6 +143,26 @@ fn write_new(path: &Path, key: &MasterKey) -> io::Result<()> {
     })();
     let _ = fs::remove_file(&tmp);
     result
+}
+
+/// The key in `path`, or `None` when there is no such file. Never creates anything.
+pub(crate) fn read_key_file(path: &Path) -> Result<Option<MasterKey>, MasterKeyError> {
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let text = Zeroizing::new(text);
+            warn_if_readable_by_others(path);
+            decode(&text)
+                .map(Some)
+                .ok_or_else(|| MasterKeyError::BadFile {
+                    path: path.display().to_string(),
+                })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(MasterKeyError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 fn warn_if_readable_by_others(path: &Path) {

@@ -7,7 +7,14 @@
 //! protects everything and no derived key can be turned back into another.
 
 mod envelope;
+mod keyring;
 mod master_key;
+pub mod rotation;
+mod tenant_keys;
+#[cfg(test)]
+mod tests;
 
 pub use envelope::{DataKey, SecretError, WrappedKey};
+pub use keyring::{KeySource, Keyring};
 pub use master_key::{MasterKey, MasterKeyError};
+pub use tenant_keys::TenantKeys;

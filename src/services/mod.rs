@@ -11,6 +11,7 @@ pub mod board;
 pub mod chat;
 pub mod hook_events;
 pub mod mcp_servers;
+pub mod providers;
 pub mod realtime;
 pub mod settings;
 pub mod tasks;

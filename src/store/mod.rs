@@ -12,6 +12,7 @@ mod error;
 pub mod hook_events;
 pub mod mcp_servers;
 pub mod migrations;
+pub mod providers;
 pub mod runs;
 pub mod settings;
 pub mod sqlite;
@@ -25,6 +26,7 @@ pub use chat::ChatRepo;
 pub use error::StoreError;
 pub use hook_events::HookEventRepo;
 pub use mcp_servers::McpServerRepo;
+pub use providers::ProviderRepo;
 pub use runs::RunRepo;
 pub use settings::SettingsRepo;
 pub use tasks::TaskRepo;
@@ -39,6 +41,7 @@ use crate::config::{Backend, Settings};
 use crate::data_dir::DataDir;
 use crate::domain::workspace::Workspace;
 use crate::domain::{Tenant, TenantId, TenantStatus};
+use crate::secrets::WrappedKey;
 
 /// The platform-wide registry of tenants.
 pub trait RegistryStore: Send + Sync + 'static {
@@ -128,6 +131,26 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn has_platform_admin(&self) -> Result<bool, StoreError>;
     /// The tenants a user belongs to, with the role in each, by slug.
     fn memberships_of(&self, user: UserId) -> Result<Vec<(String, Role)>, StoreError>;
+
+    /// A tenant's wrapped data key, if it has one yet.
+    fn tenant_data_key(&self, tenant: TenantId) -> Result<Option<WrappedKey>, StoreError>;
+    /// Stores `key` as the tenant's data key unless it already has one, and returns the key
+    /// that is stored: of two processes creating the first key of a tenant at once, both end
+    /// up with the same one.
+    fn insert_tenant_data_key_if_absent(
+        &self,
+        tenant: TenantId,
+        key: &WrappedKey,
+    ) -> Result<WrappedKey, StoreError>;
+    /// Deletes a tenant's data key (idempotent): its secrets become unreadable for good.
+    fn delete_tenant_data_key(&self, tenant: TenantId) -> Result<(), StoreError>;
+    /// Re-wraps tenant data keys in one transaction: `rewrap` gets each row's tenant id and
+    /// wrapped key and returns its replacement, or `None` to keep the row; an error rolls
+    /// every change back. Returns how many rows were replaced.
+    fn rewrap_tenant_data_keys(
+        &self,
+        rewrap: &mut dyn FnMut(&str, &WrappedKey) -> Result<Option<WrappedKey>, StoreError>,
+    ) -> Result<usize, StoreError>;
 }
 
 /// A claim on a tenant id that is being provisioned. While a process holds it, no other process
@@ -192,6 +215,7 @@ pub trait TenantStore:
     + BoardRepo
     + SettingsRepo
     + McpServerRepo
+    + ProviderRepo
     + HookEventRepo
     + RunRepo
     + Send

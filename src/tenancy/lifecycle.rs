@@ -9,8 +9,9 @@
 //! A tenant is only ever served when its row is `active`, which happens after its database is
 //! complete. A crash anywhere leaves a `provisioning` row whose claim is free: recovery (run by
 //! every command that opens the storage) removes its files and its row, so no half tenant
-//! survives. Purging is the same in reverse: the row goes `purging`, the files go, the row goes;
-//! recovery finishes an interrupted purge.
+//! survives. Purging is the same in reverse: the row goes `purging`, the tenant's data key goes
+//! (its secrets become unreadable everywhere), the files go, the row goes; recovery finishes an
+//! interrupted purge.
 
 use std::collections::HashSet;
 
@@ -168,7 +169,11 @@ impl TenantLifecycle {
         Ok(())
     }
 
+    /// The data key goes first: from then on every secret of the tenant is unreadable,
+    /// including copies of its database in backups, even if removing the files fails.
     fn finish_purge(&self, id: TenantId) -> Result<(), StoreError> {
+        self.storage.registry.delete_tenant_data_key(id)?;
+        failpoint("purge.after_delete_data_key");
         self.storage.tenants.remove(id)?;
         failpoint("purge.after_remove_files");
         self.storage.registry.delete_tenant(id)
@@ -326,6 +331,39 @@ mod tests {
             lifecycle.suspend("nope"),
             Err(TenancyError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn purging_a_tenant_destroys_its_data_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage(dir.path());
+        let lifecycle = TenantLifecycle::new(storage.clone());
+        let (acme, other) = (
+            lifecycle.create(new_tenant("acme")).unwrap(),
+            lifecycle.create(new_tenant("other")).unwrap(),
+        );
+        let keys = crate::secrets::TenantKeys::open(
+            storage.registry.clone(),
+            &crate::data_dir::DataDir::new(dir.path()),
+            None,
+        )
+        .unwrap();
+        keys.data_key(acme.id).unwrap();
+        keys.data_key(other.id).unwrap();
+        assert!(storage.registry.tenant_data_key(acme.id).unwrap().is_some());
+
+        lifecycle.delete("acme").unwrap();
+        lifecycle.purge("acme").unwrap();
+
+        assert!(storage.registry.tenant_data_key(acme.id).unwrap().is_none());
+        assert!(
+            storage
+                .registry
+                .tenant_data_key(other.id)
+                .unwrap()
+                .is_some(),
+            "only the purged tenant's key"
+        );
     }
 
     #[test]

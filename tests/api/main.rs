@@ -26,6 +26,7 @@ mod realtime;
 mod resolution;
 mod route_isolation;
 mod run_tokens;
+mod runs;
 mod secrets;
 mod settings;
 mod setup;

@@ -10,6 +10,7 @@ use scheduled_thread_pool::ScheduledThreadPool;
 use super::api_tokens;
 use super::audit::{self, AuditTable};
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
+use super::data_keys;
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::auth::session::SessionRecord;
 use crate::auth::token::ApiToken;
@@ -17,6 +18,7 @@ use crate::auth::{Email, Role, User, UserId};
 use crate::config::StorageSettings;
 use crate::data_dir::DataDir;
 use crate::domain::{Plan, Tenant, TenantId, TenantSlug, TenantStatus};
+use crate::secrets::WrappedKey;
 use crate::store::migrations::MigrationSet;
 use crate::store::{Member, RegistryStore, StoreError};
 
@@ -531,5 +533,31 @@ impl RegistryStore for SqliteRegistry {
         let conn = self.pool.get()?;
         conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")?;
         Ok(())
+    }
+
+    fn tenant_data_key(&self, tenant: TenantId) -> Result<Option<WrappedKey>, StoreError> {
+        data_keys::get(&*self.pool.get()?, tenant)
+    }
+
+    fn insert_tenant_data_key_if_absent(
+        &self,
+        tenant: TenantId,
+        key: &WrappedKey,
+    ) -> Result<WrappedKey, StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| data_keys::insert_if_absent(tx, tenant, key))
+    }
+
+    fn delete_tenant_data_key(&self, tenant: TenantId) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| data_keys::delete(tx, tenant))
+    }
+
+    fn rewrap_tenant_data_keys(
+        &self,
+        rewrap: &mut dyn FnMut(&str, &WrappedKey) -> Result<Option<WrappedKey>, StoreError>,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.pool.get()?;
+        write_tx(&mut conn, |tx| data_keys::rewrap_all(tx, rewrap))
     }
 }
