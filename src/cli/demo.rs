@@ -63,6 +63,22 @@ pub fn seed(state: &AppState, tenant: &Tenant) -> anyhow::Result<String> {
     for agent in agents {
         services::agents::create(&scope, serde_json::from_value(agent)?)?;
     }
+    // The simulated runtime: agents delegate down the chart and report back, with a think
+    // time so the board visibly moves.
+    let provider = services::providers::create(
+        &scope,
+        &state.secrets,
+        serde_json::from_value(json!({
+            "kind": "simulated",
+            "name": "simulated",
+            "default_model": "simulated",
+            "config": { "latency_ms": 1500 }
+        }))?,
+    )?;
+    services::settings::update_workspace(
+        &scope,
+        serde_json::from_value(json!({ "default_provider_id": provider.id }))?,
+    )?;
     let tasks = [
         json!({ "prompt": "Plan the launch of version 2", "assignee": "ceo", "priority": "high", "tags": ["launch"] }),
         json!({ "prompt": "Design the public API for version 2", "assignee": "cto", "tags": ["launch", "api"] }),
