@@ -225,14 +225,15 @@ impl Endpoint {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if !is_event_stream {
-            // Also the reply of a server that ignores `stream: true`.
+            // Also the reply of a server that ignores `stream: true`. The sink gets the whole
+            // text at once, as `ModelClient::turn` promises.
             let body = response
                 .bytes()
                 .await
                 .map_err(|e| self.transport_error(e))?;
             let reply = wire.parse_reply(&body, model)?;
             let text = reply_text(&reply);
-            if self.settings.stream && !text.is_empty() {
+            if !text.is_empty() {
                 sink(Delta::Text(text));
             }
             return Ok(reply);
@@ -451,6 +452,10 @@ fn reply_text(reply: &ModelReply) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+pub(crate) mod wire_tests;
 
 #[cfg(test)]
 mod tests {
