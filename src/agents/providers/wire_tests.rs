@@ -384,3 +384,36 @@ async fn a_provider_without_a_usable_base_url_is_misconfigured() {
     }
     assert_eq!(fake.request_count(), 0);
 }
+
+
+#[tokio::test]
+async fn a_stream_that_stalls_times_out_while_the_call_is_still_in_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A server that starts a stream, sends one event and then says nothing more.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0; 64 * 1024];
+        let _ = socket.read(&mut buf).await.unwrap();
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        let event = "event: ping\ndata: {\"type\":\"ping\"}\n\n";
+        let chunk = format!("{head}{:x}\r\n{event}\r\n", event.len());
+        socket.write_all(chunk.as_bytes()).await.unwrap();
+        // Hold the connection open until the client gives up.
+        let _ = socket.read(&mut buf).await;
+    });
+    let fake = FakeLlm::start(|_| FakeReply::text("unused"));
+    let mut access = fake.access(Api::Anthropic);
+    access.base_url = Some(format!("http://{addr}"));
+    access.config = json!({ "timeout_secs": 30, "idle_timeout_secs": 0.3, "max_retries": 0 });
+    let client = connect(&access, &reqwest::Client::new());
+
+    let result = client.turn(&request(vec![]), &|_| {}).await;
+
+    assert_eq!(
+        result.unwrap_err(),
+        ProviderError::Timeout(Duration::from_millis(300))
+    );
+    server.await.unwrap();
+}
