@@ -3,8 +3,11 @@
 //! `openai`) and the deterministic `simulated` one. The runner only ever sees this trait.
 
 pub mod anthropic;
+pub mod fake_server;
+mod http;
 pub mod openai;
 pub mod simulated;
+pub mod sse;
 
 use std::sync::Arc;
 use std::time::Duration;
