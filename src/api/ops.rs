@@ -315,7 +315,8 @@ mod tests {
             _: &mut dyn FnMut(
                 &str,
                 &crate::secrets::WrappedKey,
-            ) -> Result<Option<crate::secrets::WrappedKey>, StoreError>,
+            )
+                -> Result<Option<crate::secrets::WrappedKey>, StoreError>,
         ) -> Result<usize, StoreError> {
             Err(StoreError::Unavailable("read-only".into()))
         }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use actix_web::web;
 
-use crate::config::PlanConcurrency;
-use crate::domain::TenantId;
 use crate::agents::StoredProviders;
 use crate::agents::dispatch::RUN_TASK;
 use crate::agents::runner::Runtime;
 use crate::agents::sweep::SWEEP;
+use crate::config::PlanConcurrency;
+use crate::domain::TenantId;
 use crate::queue::{
     CronExpr, HandlerRegistry, JobSpec, Queue, ScheduleSpec, TenantLimits, WorkerPool, handler_fn,
 };
@@ -54,10 +54,7 @@ pub fn handlers(state: &web::Data<AppState>) -> HandlerRegistry {
         http: state.llm_http.clone(),
         config: state.settings.agents.clone(),
     });
-    handlers.register(
-        RUN_TASK,
-        handler_fn(move |ctx| runtime.clone().handle(ctx)),
-    );
+    handlers.register(RUN_TASK, handler_fn(move |ctx| runtime.clone().handle(ctx)));
     let s = state.clone();
     handlers.register(SWEEP, handler_fn(move |ctx| sweep_runs(s.clone(), ctx)));
     handlers

@@ -3,6 +3,7 @@
 //! the real wire formats.
 
 mod simulated;
+mod wire;
 
 use std::time::Duration;
 
@@ -60,12 +61,21 @@ pub async fn wait_for_task(app: &TestApp, token: &str, id: &str, statuses: &[&st
     let path = format!("/api/tasks/{id}");
     let started = std::time::Instant::now();
     loop {
-        let task = get(app, token, &path).await;
+        let (status, task) = api(app, token, Method::GET, &path, None).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // The free plan's request budget: wait for it rather than fail the poll.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "GET {path}: {task}");
         if statuses.iter().any(|s| task["status"] == *s) {
             return task;
         }
-        assert!(started.elapsed() < SETTLE, "task never reached {statuses:?}: {task}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            started.elapsed() < SETTLE,
+            "task never reached {statuses:?}: {task}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

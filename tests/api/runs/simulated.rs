@@ -15,13 +15,24 @@ async fn a_manager_delegates_to_each_report_and_finishes_with_their_results() {
     org(
         &app,
         &admin,
-        &[("ceo", None), ("cto", Some("ceo")), ("dev", Some("cto")), ("cmo", Some("ceo"))],
+        &[
+            ("ceo", None),
+            ("cto", Some("ceo")),
+            ("dev", Some("cto")),
+            ("cmo", Some("ceo")),
+        ],
     )
     .await;
     default_provider(&app, &admin, json!({ "kind": "simulated", "name": "sim" })).await;
 
     // Act
-    let task = post(&app, &admin, "/api/tasks", json!({ "prompt": "Launch the product", "assignee": "ceo" })).await;
+    let task = post(
+        &app,
+        &admin,
+        "/api/tasks",
+        json!({ "prompt": "Launch the product", "assignee": "ceo" }),
+    )
+    .await;
     let id = task["id"].as_str().unwrap();
     let done = wait_for_task(&app, &admin, id, &["completed", "failed"]).await;
 
@@ -38,11 +49,25 @@ async fn a_manager_delegates_to_each_report_and_finishes_with_their_results() {
         assert!(child["delegator_id"].is_string());
     }
     let kinds = event_kinds(&app, &admin, id).await;
-    for kind in ["run_started", "tool_use", "tool_result", "usage", "status_changed", "result"] {
-        assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
+    for kind in [
+        "run_started",
+        "tool_use",
+        "tool_result",
+        "usage",
+        "status_changed",
+        "result",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} missing from {kinds:?}"
+        );
     }
     // The root ran twice: once to delegate, once woken with the results.
-    assert_eq!(kinds.iter().filter(|k| *k == "run_started").count(), 2, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "run_started").count(),
+        2,
+        "{kinds:?}"
+    );
     assert!(done["num_turns"].as_i64().unwrap() >= 3, "{done}");
     let usage = get(&app, &admin, "/api/usage?group_by=agent").await;
     assert_eq!(usage["items"].as_array().unwrap().len(), 4, "{usage}");
@@ -61,7 +86,13 @@ async fn a_chat_message_is_answered_in_its_thread() {
     org(&app, &member, &[("ada", None)]).await;
     default_provider(&app, &member, json!({ "kind": "simulated", "name": "sim" })).await;
 
-    let message = post(&app, &member, "/api/messages", json!({ "to": "ada", "body": "Status of the launch?" })).await;
+    let message = post(
+        &app,
+        &member,
+        "/api/messages",
+        json!({ "to": "ada", "body": "Status of the launch?" }),
+    )
+    .await;
     let thread = message["thread_id"].as_str().unwrap().to_string();
     let path = format!("/api/threads/{thread}/messages");
     let answered = eventually(SETTLE, || {
@@ -69,7 +100,11 @@ async fn a_chat_message_is_answered_in_its_thread() {
         async move {
             let page = get(app, member, path).await;
             page["items"].as_array().unwrap().iter().any(|m| {
-                m["from_agent_id"].is_string() && m["body"].as_str().unwrap().contains("Status of the launch?")
+                m["from_agent_id"].is_string()
+                    && m["body"]
+                        .as_str()
+                        .unwrap()
+                        .contains("Status of the launch?")
             })
         }
     })
@@ -82,15 +117,40 @@ async fn work_of_an_agent_without_a_provider_waits_until_one_is_set() {
     let app = spawn_app().await;
     let admin = tenant_with(&app, "acme", "admin");
     org(&app, &admin, &[("solo", None)]).await;
-    let task = post(&app, &admin, "/api/tasks", json!({ "prompt": "Write the report", "assignee": "solo" })).await;
+    let task = post(
+        &app,
+        &admin,
+        "/api/tasks",
+        json!({ "prompt": "Write the report", "assignee": "solo" }),
+    )
+    .await;
     let id = task["id"].as_str().unwrap();
     // Nothing runs: the task stays pending.
-    assert_eq!(get(&app, &admin, &format!("/api/tasks/{id}")).await["status"], "pending");
+    assert_eq!(
+        get(&app, &admin, &format!("/api/tasks/{id}")).await["status"],
+        "pending"
+    );
 
-    let created = post(&app, &admin, "/api/providers", json!({ "kind": "simulated", "name": "sim" })).await;
-    let (status, _) = api(&app, &admin, Method::PATCH, "/api/agents/solo", Some(json!({ "provider_id": created["id"] }))).await;
+    let created = post(
+        &app,
+        &admin,
+        "/api/providers",
+        json!({ "kind": "simulated", "name": "sim" }),
+    )
+    .await;
+    let (status, _) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        "/api/agents/solo",
+        Some(json!({ "provider_id": created["id"] })),
+    )
+    .await;
     assert!(status.is_success());
 
     let done = wait_for_task(&app, &admin, id, &["completed"]).await;
-    assert!(done["result"].as_str().unwrap().contains("solo finished"), "{done}");
+    assert!(
+        done["result"].as_str().unwrap().contains("solo finished"),
+        "{done}"
+    );
 }
