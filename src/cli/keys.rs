@@ -59,9 +59,7 @@ pub fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
                  AGENTHQ_MASTER_KEY to it and start the server"
             );
         }
-        (None, _) => {
-            rotation::rotate_files(&DataDir::new(&settings.data_dir), &*storage.registry)
-        }
+        (None, _) => rotation::rotate_files(&DataDir::new(&settings.data_dir), &*storage.registry),
     };
     storage.close();
     let report = result.context("master key rotation failed")?;
@@ -88,6 +86,7 @@ fn read_new_key() -> anyhow::Result<MasterKey> {
         .take(1024)
         .read_to_string(&mut text)
         .context("cannot read the new key from stdin")?;
-    MasterKey::from_base64(text.trim())
-        .map_err(|_| anyhow::anyhow!("the new key on stdin must be the base64 encoding of 32 random bytes"))
+    MasterKey::from_base64(text.trim()).map_err(|_| {
+        anyhow::anyhow!("the new key on stdin must be the base64 encoding of 32 random bytes")
+    })
 }

@@ -310,7 +310,10 @@ fn validate_base_url(url: &str) -> Result<String, Invalid> {
     let parsed =
         url::Url::parse(&url).map_err(|e| Invalid::new("base_url", format!("not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(Invalid::new("base_url", "must be an http:// or https:// URL"));
+        return Err(Invalid::new(
+            "base_url",
+            "must be an http:// or https:// URL",
+        ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(Invalid::new("base_url", "must name a host"));
@@ -368,14 +371,12 @@ fn validate_config(config: &serde_json::Value) -> Result<(), Invalid> {
     let Some(map) = config.as_object() else {
         return Err(Invalid::new("config", "must be an object"));
     };
-    let int = |key: &str, value: &serde_json::Value, min: u64, max: u64| {
-        match value.as_u64() {
-            Some(n) if (min..=max).contains(&n) => Ok(()),
-            _ => Err(Invalid::new(
-                format!("config.{key}"),
-                format!("must be an integer from {min} to {max}"),
-            )),
-        }
+    let int = |key: &str, value: &serde_json::Value, min: u64, max: u64| match value.as_u64() {
+        Some(n) if (min..=max).contains(&n) => Ok(()),
+        _ => Err(Invalid::new(
+            format!("config.{key}"),
+            format!("must be an integer from {min} to {max}"),
+        )),
     };
     for (key, value) in map {
         match key.as_str() {
@@ -447,13 +448,21 @@ mod tests {
             base(serde_json::json!({"name": "x".repeat(101)})).unwrap_err(),
             "name"
         );
-        for url in ["ftp://x", "file:///etc/passwd", "not a url", "http://u:p@h/"] {
+        for url in [
+            "ftp://x",
+            "file:///etc/passwd",
+            "not a url",
+            "http://u:p@h/",
+        ] {
             assert_eq!(
                 base(serde_json::json!({"base_url": url})).unwrap_err(),
                 "base_url"
             );
         }
-        assert_eq!(base(serde_json::json!({"api_key": ""})).unwrap_err(), "api_key");
+        assert_eq!(
+            base(serde_json::json!({"api_key": ""})).unwrap_err(),
+            "api_key"
+        );
         assert_eq!(
             base(serde_json::json!({"api_key": "a\u{7}b"})).unwrap_err(),
             "api_key"
@@ -483,7 +492,10 @@ mod tests {
     fn only_long_keys_show_their_last_four_and_debug_hides_keys() {
         assert_eq!(ApiKey::new("short-key").last4(), None);
         assert_eq!(ApiKey::new("0123456789ab").last4().as_deref(), Some("89ab"));
-        assert_eq!(format!("{:?}", ApiKey::new("sk-secret")), "ApiKey([redacted])");
+        assert_eq!(
+            format!("{:?}", ApiKey::new("sk-secret")),
+            "ApiKey([redacted])"
+        );
         let patch: ProviderPatch =
             serde_json::from_str(r#"{"api_key": "sk-secret-value"}"#).unwrap();
         assert!(!format!("{patch:?}").contains("sk-secret"));

@@ -572,7 +572,7 @@ async fn the_key_is_in_no_file_and_no_log_line_and_survives_a_rotation() {
     assert_no_file_holds_a_key(&files_under(&dir));
     let log = std::fs::read(&log_path).expect("log");
     assert!(log.len() > 1000, "the debug log has content");
-    assert_no_file_holds_a_key(&[log_path.clone()]);
+    assert_no_file_holds_a_key(std::slice::from_ref(&log_path));
 
     let out = agenthq(&dir, &["keys", "rotate"]);
     assert!(out.status.success(), "{}", stderr(&out));
