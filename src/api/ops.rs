@@ -312,11 +312,7 @@ mod tests {
         }
         fn rewrap_tenant_data_keys(
             &self,
-            _: &mut dyn FnMut(
-                &str,
-                &crate::secrets::WrappedKey,
-            )
-                -> Result<Option<crate::secrets::WrappedKey>, StoreError>,
+            _: &mut crate::store::Rewrap<'_>,
         ) -> Result<usize, StoreError> {
             Err(StoreError::Unavailable("read-only".into()))
         }

@@ -147,11 +147,12 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// Re-wraps tenant data keys in one transaction: `rewrap` gets each row's tenant id and
     /// wrapped key and returns its replacement, or `None` to keep the row; an error rolls
     /// every change back. Returns how many rows were replaced.
-    fn rewrap_tenant_data_keys(
-        &self,
-        rewrap: &mut dyn FnMut(&str, &WrappedKey) -> Result<Option<WrappedKey>, StoreError>,
-    ) -> Result<usize, StoreError>;
+    fn rewrap_tenant_data_keys(&self, rewrap: &mut Rewrap<'_>) -> Result<usize, StoreError>;
 }
+
+/// Re-wraps one tenant's data key: given the tenant id and its wrapped key, the replacement,
+/// or `None` to keep it (see [`RegistryStore::rewrap_tenant_data_keys`]).
+pub type Rewrap<'a> = dyn FnMut(&str, &WrappedKey) -> Result<Option<WrappedKey>, StoreError> + 'a;
 
 /// A claim on a tenant id that is being provisioned. While a process holds it, no other process
 /// treats that provisioning as abandoned; a crash releases it.

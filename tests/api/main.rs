@@ -20,6 +20,7 @@ mod mcp_servers;
 mod members;
 mod openapi;
 mod ops;
+mod providers;
 mod queue_crash;
 mod rate_limits;
 mod realtime;

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::registry::format_time;
 use crate::domain::TenantId;
 use crate::secrets::WrappedKey;
-use crate::store::StoreError;
+use crate::store::{Rewrap, StoreError};
 
 pub(super) fn get(conn: &Connection, tenant: TenantId) -> Result<Option<WrappedKey>, StoreError> {
     Ok(conn
@@ -46,10 +46,7 @@ pub(super) fn delete(conn: &Connection, tenant: TenantId) -> Result<(), StoreErr
     Ok(())
 }
 
-pub(super) fn rewrap_all(
-    conn: &Connection,
-    rewrap: &mut dyn FnMut(&str, &WrappedKey) -> Result<Option<WrappedKey>, StoreError>,
-) -> Result<usize, StoreError> {
+pub(super) fn rewrap_all(conn: &Connection, rewrap: &mut Rewrap<'_>) -> Result<usize, StoreError> {
     let rows: Vec<(String, WrappedKey)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT tenant_id, master_key_id, wrapped FROM tenant_data_keys ORDER BY tenant_id",

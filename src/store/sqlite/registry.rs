@@ -20,7 +20,7 @@ use crate::data_dir::DataDir;
 use crate::domain::{Plan, Tenant, TenantId, TenantSlug, TenantStatus};
 use crate::secrets::WrappedKey;
 use crate::store::migrations::MigrationSet;
-use crate::store::{Member, RegistryStore, StoreError};
+use crate::store::{Member, RegistryStore, Rewrap, StoreError};
 
 const TENANT_COLUMNS: &str = "id, slug, name, status, plan, created_at, updated_at";
 
@@ -553,10 +553,7 @@ impl RegistryStore for SqliteRegistry {
         write_tx(&mut conn, |tx| data_keys::delete(tx, tenant))
     }
 
-    fn rewrap_tenant_data_keys(
-        &self,
-        rewrap: &mut dyn FnMut(&str, &WrappedKey) -> Result<Option<WrappedKey>, StoreError>,
-    ) -> Result<usize, StoreError> {
+    fn rewrap_tenant_data_keys(&self, rewrap: &mut Rewrap<'_>) -> Result<usize, StoreError> {
         let mut conn = self.pool.get()?;
         write_tx(&mut conn, |tx| data_keys::rewrap_all(tx, rewrap))
     }
