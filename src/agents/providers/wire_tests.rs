@@ -385,7 +385,6 @@ async fn a_provider_without_a_usable_base_url_is_misconfigured() {
     assert_eq!(fake.request_count(), 0);
 }
 
-
 #[tokio::test]
 async fn a_stream_that_stalls_times_out_while_the_call_is_still_in_time() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
