@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+mod render;
 mod reply;
 mod request;
 
@@ -200,11 +201,11 @@ async fn answer(
     shared.count.fetch_add(1, Ordering::SeqCst);
     let request = match FakeRequest::parse(api, &http, &body) {
         Ok(request) => request,
-        Err(message) => return reply::error_response(api, 400, &message),
+        Err(message) => return render::error_response(api, 400, &message),
     };
     let reply = (shared.responder)(&request);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let response = reply::render(api, &request, &reply, id);
+    let response = render::render(api, &request, &reply, id);
     if shared.recording.load(Ordering::SeqCst) {
         shared
             .requests
