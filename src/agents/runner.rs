@@ -187,12 +187,7 @@ impl Runtime {
                 tracing::debug!(task = %job.task_id, why, "run skipped");
                 return Ok(());
             }
-            RunStart::Started {
-                task,
-                agent,
-                previous_runs,
-                ..
-            } => (task, agent, previous_runs),
+            RunStart::Started(started) => (started.task, started.agent, started.previous_runs),
         };
         scope.publish_value("task.updated", &task);
         publish_status(&scope, &agent);
@@ -416,10 +411,8 @@ impl Runtime {
                 }
                 Err(e) => return Ok(Ending::failed("PROVIDER_ERROR", e.to_string())),
             };
-            let turn_events = self
-                .charge(scope, steps, &access, &model, &task, &agent, &reply)
+            self.charge(scope, steps, &access, &model, &task, &agent, &reply)
                 .await?;
-            let _ = turn_events;
             let text: String = reply
                 .content
                 .iter()

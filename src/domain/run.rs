@@ -88,15 +88,7 @@ pub struct NewRun {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunStart {
     /// The task is now `running` and its agent too.
-    Started {
-        task: Task,
-        agent: Agent,
-        /// True when this attempt had started before and was interrupted (crash, lost
-        /// lease): the run starts over.
-        resumed: bool,
-        /// Runs of this attempt before this one (each interrupted).
-        previous_runs: i64,
-    },
+    Started(Box<Started>),
     /// Nothing to run: the job is outdated or the agent may not work now (the reason says
     /// why; nothing was changed).
     Skipped(&'static str),
@@ -135,6 +127,18 @@ pub struct RunEnd {
     pub pause_agent: bool,
     pub duration_ms: i64,
     pub events: Vec<NewTaskEvent>,
+}
+
+/// A run that started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    pub task: Task,
+    pub agent: Agent,
+    /// True when this attempt had started before and was interrupted (crash, lost lease):
+    /// the run starts over.
+    pub resumed: bool,
+    /// Runs of this attempt before this one (each interrupted).
+    pub previous_runs: i64,
 }
 
 /// What ending a run changed.

@@ -13,7 +13,8 @@ use crate::audit::AuditEntry;
 use crate::domain::agent::{AgentStatus, UsdMicros};
 use crate::domain::chat::Message;
 use crate::domain::run::{
-    Budgets, Charge, ChildResult, NewRun, RunEnd, RunEnded, RunOutcome, RunStart, budget_month,
+    Budgets, Charge, ChildResult, NewRun, RunEnd, RunEnded, RunOutcome, RunStart, Started,
+    budget_month,
 };
 use crate::domain::task::{NewTaskEvent, Task, TaskStatus};
 use crate::store::StoreError;
@@ -147,12 +148,12 @@ impl RunRepo for SqliteTenantStore {
                 &now,
             )?;
             super::audit::append(tx, super::audit::AuditTable::Tenant, audit)?;
-            Ok(RunStart::Started {
+            Ok(RunStart::Started(Box::new(Started {
                 task: read_task(tx, &run.task_id)?,
                 agent: read_agent(tx, &run.agent_id)?.ok_or(StoreError::NotFound)?,
                 resumed,
                 previous_runs,
-            })
+            })))
         })
     }
 
