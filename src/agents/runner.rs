@@ -47,6 +47,14 @@ pub struct Runtime {
     pub providers: Arc<dyn ProviderSource>,
     pub http: reqwest::Client,
     pub config: AgentsConfig,
+    pub metrics: Arc<crate::ops::run_metrics::RunMetrics>,
+}
+
+/// Where a run's time went: waiting for the model, over how many calls.
+#[derive(Default)]
+struct RunClock {
+    model: std::time::Duration,
+    turns: u32,
 }
 
 /// How a run ended, before it is written.
@@ -136,6 +144,7 @@ impl Steps {
 impl Runtime {
     /// The `run_task` job handler.
     pub async fn handle(self: Arc<Self>, ctx: JobContext) -> Result<(), JobFailure> {
+        let entered = Instant::now();
         let job: RunJob = ctx.payload()?;
         let tenant_id = ctx
             .job
@@ -200,6 +209,7 @@ impl Runtime {
             agent_id: agent.id.clone(),
         };
         let started = Instant::now();
+        let mut clock = RunClock::default();
         let ending = if previous_runs >= i64::from(self.config.run_max_attempts) {
             Ending::failed(
                 "RUN_FAILED",
@@ -207,7 +217,14 @@ impl Runtime {
             )
         } else {
             match self
-                .tool_loop(&ctx, &scope, &steps, task.clone(), agent.clone())
+                .tool_loop(
+                    &ctx,
+                    &scope,
+                    &steps,
+                    task.clone(),
+                    agent.clone(),
+                    &mut clock,
+                )
                 .await
             {
                 Ok(ending) => ending,
@@ -225,7 +242,15 @@ impl Runtime {
                 }
             }
         };
-        self.end(&scope, &steps, &run, ending, started).await
+        let outcome = ending.outcome;
+        self.end(&scope, &steps, &run, ending, started).await?;
+        self.metrics.run_ended(
+            outcome.as_str(),
+            entered.elapsed(),
+            clock.model,
+            clock.turns,
+        );
+        Ok(())
     }
 
     /// Marks the run row interrupted (best effort: the next start does it too).
@@ -330,6 +355,7 @@ impl Runtime {
         steps: &Steps,
         task: Task,
         agent: Agent,
+        clock: &mut RunClock,
     ) -> Result<Ending, LoopError> {
         let setup = {
             let (scope, task, agent) = (scope.clone(), task.clone(), agent.clone());
@@ -396,10 +422,14 @@ impl Runtime {
             let sink = move |delta: Delta| match delta {
                 Delta::Text(text) => sink_steps.publish("text_delta", json!({ "text": text })),
             };
+            let called = Instant::now();
             let reply = tokio::select! {
                 r = client.turn(&request, &sink) => r,
                 _ = ctx.cancel.cancelled() => return Err(LoopError::Stopped),
             };
+            let call_time = called.elapsed();
+            clock.model += call_time;
+            clock.turns += 1;
             let reply = match reply {
                 Ok(reply) => reply,
                 Err(e) if e.is_retryable() => return Err(LoopError::Retry(e.to_string())),
@@ -411,8 +441,10 @@ impl Runtime {
                 }
                 Err(e) => return Ok(Ending::failed("PROVIDER_ERROR", e.to_string())),
             };
-            self.charge(scope, steps, &access, &model, &task, &agent, &reply)
-                .await?;
+            self.charge(
+                scope, steps, &access, &model, &task, &agent, &reply, call_time,
+            )
+            .await?;
             let text: String = reply
                 .content
                 .iter()
@@ -520,6 +552,7 @@ impl Runtime {
         task: &Task,
         agent: &Agent,
         reply: &ModelReply,
+        call_time: std::time::Duration,
     ) -> Result<(), LoopError> {
         let reported = if reply.model.is_empty() {
             model
@@ -532,6 +565,7 @@ impl Runtime {
             tracing::warn!(model = reported, provider = %access.name, "no price for this model: its tokens are recorded at cost 0; set the provider's prices");
         }
         let cost = price.map_or(0, |p| pricing::cost_micros(p, &reply.usage));
+        self.metrics.model_call(call_time, &reply.usage, cost);
         let mut events = Vec::new();
         for block in &reply.content {
             match block {

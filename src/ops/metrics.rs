@@ -51,6 +51,8 @@ pub struct Metrics {
     ws_fanout_seconds: Histogram,
     /// The job queue's series (the worker pool's observer).
     pub queue: std::sync::Arc<super::queue_metrics::QueueMetrics>,
+    /// Agent runs: outcomes, model calls, tokens, cost, platform time per turn.
+    pub runs: std::sync::Arc<super::run_metrics::RunMetrics>,
 }
 
 impl Metrics {
@@ -139,6 +141,7 @@ impl Metrics {
         registry.register(Box::new(ws_fanout_seconds.clone()))?;
         registry.register(Box::new(build))?;
         let queue = std::sync::Arc::new(super::queue_metrics::QueueMetrics::register(&registry)?);
+        let runs = std::sync::Arc::new(super::run_metrics::RunMetrics::register(&registry)?);
         // Process metrics (CPU, RSS, open fds…) keep their conventional unprefixed names.
         #[cfg(target_os = "linux")]
         {
@@ -165,6 +168,7 @@ impl Metrics {
             ws_slow_consumers,
             ws_fanout_seconds,
             queue,
+            runs,
         })
     }
 

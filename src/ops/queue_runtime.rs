@@ -53,6 +53,7 @@ pub fn handlers(state: &web::Data<AppState>) -> HandlerRegistry {
         providers: Arc::new(StoredProviders(state.secrets.clone())),
         http: state.llm_http.clone(),
         config: state.settings.agents.clone(),
+        metrics: state.metrics.runs.clone(),
     });
     handlers.register(RUN_TASK, handler_fn(move |ctx| runtime.clone().handle(ctx)));
     let s = state.clone();
