@@ -167,3 +167,129 @@ pub fn task_message(input: &PromptInput<'_>) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::agent::{AgentName, AgentStatus, Level, UsdMicros};
+    use crate::domain::task::{Priority, TaskStatus};
+
+    fn node(id: &str, name: &str, manager: Option<&str>) -> OrgNode {
+        OrgNode {
+            id: id.into(),
+            name: AgentName::parse(name).unwrap(),
+            display_name: name.to_uppercase(),
+            role: format!("{name} role"),
+            department: String::new(),
+            level: Level::Ic,
+            status: AgentStatus::Idle,
+            reports_to: manager.map(str::to_string),
+            reports: vec![],
+        }
+    }
+
+    fn agent(id: &str, name: &str, manager: Option<&str>) -> Agent {
+        let now = crate::domain::now();
+        Agent {
+            id: id.into(),
+            name: AgentName::parse(name).unwrap(),
+            display_name: name.to_uppercase(),
+            role: "Lead".into(),
+            department: "Eng".into(),
+            level: Level::Lead,
+            personality: "Be terse.".into(),
+            status: AgentStatus::Running,
+            reports_to: manager.map(str::to_string),
+            provider_id: None,
+            model: None,
+            monthly_budget_usd: None,
+            spent_this_month_usd: UsdMicros::default(),
+            avatar_color: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn task(prompt: &str) -> Task {
+        let now = crate::domain::now();
+        Task {
+            id: "t1".into(),
+            prompt: prompt.into(),
+            context: Some("ctx".into()),
+            priority: Priority::High,
+            tags: vec![],
+            status: TaskStatus::Running,
+            cancel_requested: false,
+            assignee_id: Some("b".into()),
+            delegator_id: None,
+            parent_id: None,
+            result: None,
+            status_reason: None,
+            error_code: None,
+            cost_usd: 0.0,
+            input_tokens: 0,
+            output_tokens: 0,
+            num_turns: 0,
+            duration_ms: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            completed_at: None,
+            run_attempt: 1,
+            depth: 0,
+        }
+    }
+
+    #[test]
+    fn the_prompt_places_the_agent_in_the_chart_and_carries_the_work() {
+        let org = [
+            node("a", "ceo", None),
+            node("b", "lead", Some("a")),
+            node("c", "peer", Some("a")),
+            node("d", "dev", Some("b")),
+        ];
+        let me = agent("b", "lead", Some("a"));
+        let t = task("Ship the release");
+        let children = [ChildResult {
+            task_id: "t2".into(),
+            assignee: Some("dev".into()),
+            status: TaskStatus::Completed,
+            prompt: "Build it".into(),
+            result: Some("built".into()),
+        }];
+        let input = PromptInput {
+            agent: &me,
+            org: &org,
+            task: &t,
+            parent: None,
+            messages: &[],
+            children: &children,
+            board: &[],
+        };
+        let system = system_prompt(&input);
+        assert!(system.contains("agent name `lead`"), "{system}");
+        assert!(system.contains("You report to CEO"), "{system}");
+        assert!(system.contains("`peer`"), "{system}");
+        assert!(system.contains("`dev`"), "{system}");
+        assert!(system.contains("Be terse."));
+        let first = task_message(&input);
+        assert!(
+            first.contains("Ship the release") && first.contains("ctx"),
+            "{first}"
+        );
+        assert!(first.contains("Priority: high"), "{first}");
+        assert!(first.contains("Result: built"), "{first}");
+        assert_eq!(direct_reports(&org, "a"), vec!["lead", "peer"]);
+    }
+
+    #[test]
+    fn long_items_are_clipped_on_a_character_boundary() {
+        let long = "é".repeat(MAX_ITEM_CHARS + 10);
+        let clipped = clip(&long);
+        assert!(clipped.ends_with("… [truncated]"));
+        assert_eq!(
+            clipped.chars().filter(|c| *c == 'é').count(),
+            MAX_ITEM_CHARS
+        );
+    }
+}

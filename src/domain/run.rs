@@ -160,3 +160,41 @@ pub struct ChildResult {
     pub prompt: String,
     pub result: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_is_exhausted_once_spend_reaches_it_and_the_agent_is_checked_first() {
+        let b = |agent_budget, agent_spent, tenant_budget, tenant_spent| Budgets {
+            agent_budget,
+            agent_spent,
+            tenant_budget,
+            tenant_spent,
+        };
+        assert_eq!(b(None, 10, None, 10).exhausted(), None);
+        assert_eq!(b(Some(100), 99, None, 0).exhausted(), None);
+        assert_eq!(
+            b(Some(100), 100, None, 0).exhausted(),
+            Some(BudgetScope::Agent)
+        );
+        assert_eq!(
+            b(None, 0, Some(5), 7).exhausted(),
+            Some(BudgetScope::Tenant)
+        );
+        assert_eq!(
+            b(Some(1), 1, Some(1), 1).exhausted(),
+            Some(BudgetScope::Agent)
+        );
+        assert_eq!(b(Some(0), 0, None, 0).exhausted(), Some(BudgetScope::Agent));
+    }
+
+    #[test]
+    fn spend_is_counted_per_utc_month() {
+        let at = |s: &str| crate::domain::time::parse_rfc3339(s).unwrap();
+        assert_eq!(budget_month(at("2026-11-30T23:59:59Z")), "2026-11");
+        assert_eq!(budget_month(at("2026-12-01T00:00:00Z")), "2026-12");
+        assert_eq!(budget_month(at("2026-12-01T00:30:00+01:00")), "2026-11");
+    }
+}

@@ -91,3 +91,21 @@ pub fn report(scope: &Scope, query: UsageQuery) -> Result<UsageReport, ServiceEr
         total,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_bounds_take_times_or_dates_and_name_the_bad_one() {
+        assert!(time("from", None).unwrap().is_none());
+        let date = time("from", Some("2026-11-01")).unwrap().unwrap();
+        assert_eq!(
+            crate::domain::time::format_rfc3339(&date),
+            "2026-11-01T00:00:00.000Z"
+        );
+        assert!(time("to", Some("2026-11-01T10:00:00Z")).unwrap().is_some());
+        assert_eq!(time("to", Some("yesterday")).unwrap_err().field, "to");
+        assert_eq!(time("from", Some("2026-13-01")).unwrap_err().field, "from");
+    }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Figures of agent runs (issue 7): platform overhead per run against an instant fake
+# OpenAI-compatible provider (benches/runs.rs, release build). Each round starts a fresh
+# server and data dir; medians over the rounds at the end.
+#
+#   benches/runs.sh
+#   ROUNDS=5 RUNS=4000 AGENTS=64 benches/runs.sh
+#
+# Knobs: ROUNDS (3), RUNS (2000), AGENTS (64), SERIAL_RUNS (300), CONCURRENCY (64),
+# CARGO_TARGET_DIR. Needs cargo and python3.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+ROUNDS=${ROUNDS:-3}
+RUNS=${RUNS:-2000}
+AGENTS=${AGENTS:-64}
+SERIAL_RUNS=${SERIAL_RUNS:-300}
+CONCURRENCY=${CONCURRENCY:-64}
+
+cd "$ROOT"
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+BENCH=$(bench_executable runs)
+[[ -x $BENCH ]] || { echo "error: cannot build the runs bench" >&2; exit 1; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/agenthq-bench-runs.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+echo "== $RUNS two-turn runs over $AGENTS agents (concurrency $CONCURRENCY), $SERIAL_RUNS serial; $(nproc) CPUs =="
+for round in $(seq "$ROUNDS"); do
+    echo "-- round $round" >&2
+    "$BENCH" --runs "$RUNS" --agents "$AGENTS" --serial-runs "$SERIAL_RUNS" \
+        --concurrency "$CONCURRENCY" --dir "$WORK/r$round" | tee -a "$WORK/results.jsonl"
+    rm -rf "$WORK/r$round"
+done
+python3 - "$WORK/results.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+keys = ["runs_per_s", "overhead_per_turn_p50_ms", "overhead_per_turn_p90_ms",
+        "serial_runs_per_s", "serial_overhead_per_turn_p50_ms", "serial_overhead_per_turn_p90_ms"]
+print("median of %d rounds:" % len(rows))
+for k in keys:
+    vals = [r[k] for r in rows if r.get(k) is not None]
+    print("  %-34s %10.2f   (rounds: %s)" % (k, statistics.median(vals), ", ".join("%.2f" % v for v in vals)))
+PY
