@@ -41,6 +41,10 @@ struct Args {
     /// Jobs the server runs at once (`queue.concurrency`).
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// The tool of the first turn: `read_messages` (a read that finds nothing) or
+    /// `list_agents` (the whole org chart back to the model: ~150 bytes per agent).
+    #[arg(long, default_value = "read_messages")]
+    tool: String,
     /// Data dir (a fresh temp dir by default).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -48,10 +52,10 @@ struct Args {
 
 const HISTOGRAM: &str = "agenthq_agent_run_overhead_per_turn_seconds";
 
-/// The scripted model: a tool call first, then `finish_task`.
-fn model(request: &FakeRequest) -> FakeReply {
+/// The scripted model: a call of `tool` first, then `finish_task`.
+fn model(tool: &str, request: &FakeRequest) -> FakeReply {
     if request.tool_results().is_empty() {
-        FakeReply::tool_call("list_agents", json!({})).with_usage(300, 20)
+        FakeReply::tool_call(tool, json!({})).with_usage(300, 20)
     } else {
         FakeReply::tool_call(
             "finish_task",
@@ -253,7 +257,8 @@ async fn run(args: Args) -> anyhow::Result<Value> {
         token: secret.expose().to_owned(),
     });
 
-    let fake = FakeLlm::start(model);
+    let tool = args.tool.clone();
+    let fake = FakeLlm::start(move |r| model(&tool, r));
     fake.record_requests(false);
     for i in 0..args.agents {
         client
@@ -321,6 +326,7 @@ async fn run(args: Args) -> anyhow::Result<Value> {
     server.await??;
     Ok(json!({
         "runs": args.runs,
+        "tool": args.tool,
         "agents": args.agents,
         "concurrency": args.concurrency,
         "runs_per_s": (throughput * 10.0).round() / 10.0,

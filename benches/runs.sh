@@ -7,6 +7,7 @@
 #   ROUNDS=5 RUNS=4000 AGENTS=64 benches/runs.sh
 #
 # Knobs: ROUNDS (3), RUNS (2000), AGENTS (64), SERIAL_RUNS (300), CONCURRENCY (64),
+# TOOLS ("read_messages list_agents": the first turn's tool, one series each),
 # CARGO_TARGET_DIR. Needs cargo and python3.
 set -euo pipefail
 
@@ -17,6 +18,7 @@ RUNS=${RUNS:-2000}
 AGENTS=${AGENTS:-64}
 SERIAL_RUNS=${SERIAL_RUNS:-300}
 CONCURRENCY=${CONCURRENCY:-64}
+TOOLS=${TOOLS:-read_messages list_agents}
 
 cd "$ROOT"
 # shellcheck source=benches/common.sh
@@ -28,18 +30,22 @@ trap 'rm -rf "$WORK"' EXIT
 
 echo "== $RUNS two-turn runs over $AGENTS agents (concurrency $CONCURRENCY), $SERIAL_RUNS serial; $(nproc) CPUs =="
 for round in $(seq "$ROUNDS"); do
-    echo "-- round $round" >&2
-    "$BENCH" --runs "$RUNS" --agents "$AGENTS" --serial-runs "$SERIAL_RUNS" \
-        --concurrency "$CONCURRENCY" --dir "$WORK/r$round" | tee -a "$WORK/results.jsonl"
-    rm -rf "$WORK/r$round"
+    for tool in $TOOLS; do
+        echo "-- round $round, $tool" >&2
+        "$BENCH" --runs "$RUNS" --agents "$AGENTS" --serial-runs "$SERIAL_RUNS" --tool "$tool" \
+            --concurrency "$CONCURRENCY" --dir "$WORK/r$round" | tee -a "$WORK/results.jsonl"
+        rm -rf "$WORK/r$round"
+    done
 done
 python3 - "$WORK/results.jsonl" <<'PY'
 import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+all_rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 keys = ["runs_per_s", "overhead_per_turn_p50_ms", "overhead_per_turn_p90_ms",
         "serial_runs_per_s", "serial_overhead_per_turn_p50_ms", "serial_overhead_per_turn_p90_ms"]
-print("median of %d rounds:" % len(rows))
-for k in keys:
-    vals = [r[k] for r in rows if r.get(k) is not None]
-    print("  %-34s %10.2f   (rounds: %s)" % (k, statistics.median(vals), ", ".join("%.2f" % v for v in vals)))
+for tool in dict.fromkeys(r["tool"] for r in all_rows):
+    rows = [r for r in all_rows if r["tool"] == tool]
+    print("first turn calls %s — median of %d rounds:" % (tool, len(rows)))
+    for k in keys:
+        vals = [r[k] for r in rows if r.get(k) is not None]
+        print("  %-34s %10.2f   (rounds: %s)" % (k, statistics.median(vals), ", ".join("%.2f" % v for v in vals)))
 PY

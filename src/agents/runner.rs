@@ -55,6 +55,11 @@ pub struct Runtime {
 struct RunClock {
     model: std::time::Duration,
     turns: u32,
+    /// Tool results of the last turn, not yet in the task's event log: they are written with
+    /// the next turn's charge, or with the run's end (one write fewer per turn).
+    events: Vec<NewTaskEvent>,
+    /// What the last charge read back (cancel request, budgets): the next turn's check.
+    check: Option<(bool, crate::domain::run::Budgets)>,
 }
 
 /// How a run ended, before it is written.
@@ -64,6 +69,8 @@ struct Ending {
     error_code: Option<&'static str>,
     error: Option<String>,
     pause_agent: bool,
+    /// Entries of the task's event log still to write.
+    events: Vec<NewTaskEvent>,
 }
 
 impl Ending {
@@ -74,6 +81,7 @@ impl Ending {
             error_code: None,
             error: None,
             pause_agent: false,
+            events: Vec::new(),
         }
     }
 
@@ -85,6 +93,7 @@ impl Ending {
             error_code: Some(code),
             error: Some(error),
             pause_agent: false,
+            events: Vec::new(),
         }
     }
 }
@@ -227,7 +236,10 @@ impl Runtime {
                 )
                 .await
             {
-                Ok(ending) => ending,
+                Ok(mut ending) => {
+                    ending.events = std::mem::take(&mut clock.events);
+                    ending
+                }
                 Err(LoopError::Retry(message)) if ctx.attempt() < ctx.job.max_attempts => {
                     // The task stays running at this attempt; the job's next attempt starts
                     // the run over.
@@ -304,7 +316,11 @@ impl Runtime {
             error: ending.error,
             pause_agent: ending.pause_agent,
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-            events: vec![result_event],
+            events: {
+                let mut events = ending.events;
+                events.push(result_event);
+                events
+            },
         };
         let scope2 = scope.clone();
         let ended = on_blocking(move || {
@@ -385,18 +401,22 @@ impl Runtime {
             if ctx.cancel.is_cancelled() {
                 return Err(LoopError::Stopped);
             }
-            // Cancellation and budgets, before every call.
-            let check = {
-                let (scope, task_id, agent_id) = (scope.clone(), task.id.clone(), agent.id.clone());
-                tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-                    let cancelled = scope.store.task(&task_id)?.cancel_requested;
-                    Ok((cancelled, scope.store.budgets(&agent_id)?))
-                })
-                .await
-                .map_err(|e| LoopError::Retry(e.to_string()))?
-                .map_err(|e| LoopError::Retry(e.to_string()))?
+            // Cancellation and budgets, before every call (after the first, as the previous
+            // charge read them back in its transaction).
+            let (cancelled, budgets) = match clock.check.take() {
+                Some(check) => check,
+                None => {
+                    let (scope, task_id, agent_id) =
+                        (scope.clone(), task.id.clone(), agent.id.clone());
+                    tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+                        let cancelled = scope.store.task(&task_id)?.cancel_requested;
+                        Ok((cancelled, scope.store.budgets(&agent_id)?))
+                    })
+                    .await
+                    .map_err(|e| LoopError::Retry(e.to_string()))?
+                    .map_err(|e| LoopError::Retry(e.to_string()))?
+                }
             };
-            let (cancelled, budgets) = check;
             if cancelled {
                 return Ok(Ending::new(
                     RunOutcome::Cancelled,
@@ -441,10 +461,13 @@ impl Runtime {
                 }
                 Err(e) => return Ok(Ending::failed("PROVIDER_ERROR", e.to_string())),
             };
-            self.charge(
-                scope, steps, &access, &model, &task, &agent, &reply, call_time,
-            )
-            .await?;
+            let carried = std::mem::take(&mut clock.events);
+            clock.check = Some(
+                self.charge(
+                    scope, steps, &access, &model, &task, &agent, &reply, call_time, carried,
+                )
+                .await?,
+            );
             let text: String = reply
                 .content
                 .iter()
@@ -474,13 +497,14 @@ impl Runtime {
             if calls.is_empty() {
                 return self.unfinished(scope, &task, last_text).await;
             }
-            let (results, finish) = {
+            let (results, finish, events) = {
                 let (env, steps) = (env.clone(), steps.clone());
                 tokio::task::spawn_blocking(move || run_tools(&env, &steps, calls))
                     .await
                     .map_err(|e| LoopError::Retry(e.to_string()))?
                     .map_err(|e| LoopError::Retry(e.to_string()))?
             };
+            clock.events = events;
             request.messages.push(Message {
                 role: Role::User,
                 content: results,
@@ -553,7 +577,8 @@ impl Runtime {
         agent: &Agent,
         reply: &ModelReply,
         call_time: std::time::Duration,
-    ) -> Result<(), LoopError> {
+        carried: Vec<NewTaskEvent>,
+    ) -> Result<(bool, crate::domain::run::Budgets), LoopError> {
         let reported = if reply.model.is_empty() {
             model
         } else {
@@ -566,7 +591,7 @@ impl Runtime {
         }
         let cost = price.map_or(0, |p| pricing::cost_micros(p, &reply.usage));
         self.metrics.model_call(call_time, &reply.usage, cost);
-        let mut events = Vec::new();
+        let mut events = carried;
         for block in &reply.content {
             match block {
                 Block::Text(text) if !text.trim().is_empty() => {
@@ -617,7 +642,7 @@ impl Runtime {
             scope
                 .store
                 .charge(&charge, crate::domain::now(), &events)
-                .map(|_| ())
+                .map(|c| (c.cancel_requested, c.budgets))
         })
         .await
         .map_err(|e| LoopError::Retry(e.to_string()))?
@@ -793,14 +818,15 @@ fn prepare(
     }))
 }
 
-/// Runs a turn's tool calls in order (blocking): their result blocks, and the finish if one
-/// of them was `finish_task` (calls after it are not run).
+/// Runs a turn's tool calls in order (blocking): their result blocks, the finish if one of
+/// them was `finish_task` (calls after it are not run), and the log entries of the results
+/// (for the caller to write with its next write).
 #[allow(clippy::type_complexity)]
 fn run_tools(
     env: &ToolEnv,
     steps: &Steps,
     calls: Vec<(String, String, ToolInput)>,
-) -> Result<(Vec<Block>, Option<(RunOutcome, String)>), ServiceError> {
+) -> Result<(Vec<Block>, Option<(RunOutcome, String)>, Vec<NewTaskEvent>), ServiceError> {
     let mut blocks = Vec::with_capacity(calls.len());
     let mut events = Vec::with_capacity(calls.len());
     let mut finish = None;
@@ -833,6 +859,5 @@ fn run_tools(
             is_error: result.is_error,
         });
     }
-    env.scope.store.append_task_events(&env.task.id, &events)?;
-    Ok((blocks, finish))
+    Ok((blocks, finish, events))
 }

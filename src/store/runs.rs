@@ -50,6 +50,14 @@ pub struct AgentMessage {
     pub body: String,
 }
 
+/// What a charge reads back for the next call's check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charged {
+    pub budgets: Budgets,
+    /// Whether someone asked the task to stop.
+    pub cancel_requested: bool,
+}
+
 /// Runs, usage and budgets of one tenant.
 pub trait RunRepo {
     /// Starts attempt `run.attempt` of a task: when the task is still `pending` at that
@@ -64,15 +72,14 @@ pub trait RunRepo {
     fn budgets(&self, agent_id: &str) -> Result<Budgets, StoreError>;
     /// Records a model call's usage and charges it to the run, task, agent and tenant;
     /// returns the budgets after the charge.
-    /// The turn's events (model text, tool calls) are appended to the task's log with it.
+    /// `events` (the turn's steps) are appended to the task's log with it. Reads back, in the
+    /// same transaction, what the next call is checked against.
     fn charge(
         &self,
         charge: &Charge,
         at: DateTime<Utc>,
         events: &[NewTaskEvent],
-    ) -> Result<Budgets, StoreError>;
-    /// Appends entries to a task's event log (tool results of a turn).
-    fn append_task_events(&self, task_id: &str, events: &[NewTaskEvent]) -> Result<(), StoreError>;
+    ) -> Result<Charged, StoreError>;
     /// Ends a run: the task's status and result, the agent back to idle (or paused), the run
     /// row closed, and the tasks this makes runnable (the parent of a finished subtask whose
     /// siblings are all done; the task itself when it would wait for subtasks that are all

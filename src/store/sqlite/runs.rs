@@ -18,7 +18,7 @@ use crate::domain::run::{
 };
 use crate::domain::task::{NewTaskEvent, Task, TaskStatus};
 use crate::store::StoreError;
-use crate::store::runs::{AgentMessage, RunRepo, UsageBucket, UsageGroup};
+use crate::store::runs::{AgentMessage, Charged, RunRepo, UsageBucket, UsageGroup};
 
 /// The condition on agent `a` (and workspace `w`) of a runnable agent.
 const RUNNABLE: &str = "a.status <> 'paused' \
@@ -169,25 +169,12 @@ impl RunRepo for SqliteTenantStore {
         )
     }
 
-    fn append_task_events(&self, task_id: &str, events: &[NewTaskEvent]) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        self.write(|tx| {
-            let now = format_time(&crate::domain::now());
-            for e in events {
-                insert_event(tx, task_id, e, &now)?;
-            }
-            Ok(())
-        })
-    }
-
     fn charge(
         &self,
         c: &Charge,
         at: DateTime<Utc>,
         events: &[NewTaskEvent],
-    ) -> Result<Budgets, StoreError> {
+    ) -> Result<Charged, StoreError> {
         let month = budget_month(at);
         let now = format_time(&at);
         self.write(|tx| {
@@ -256,7 +243,13 @@ impl RunRepo for SqliteTenantStore {
             for e in events {
                 insert_event(tx, &c.task_id, e, &now)?;
             }
-            budgets_tx(tx, &c.agent_id, &month)
+            let cancel_requested = tx
+                .prepare_cached("SELECT cancel_requested FROM tasks WHERE id = ?1")?
+                .query_row([&c.task_id], |r| r.get(0))?;
+            Ok(Charged {
+                budgets: budgets_tx(tx, &c.agent_id, &month)?,
+                cancel_requested,
+            })
         })
     }
 
@@ -454,26 +447,31 @@ impl RunRepo for SqliteTenantStore {
         unread_only: bool,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
+        let select = |conn: &Connection| -> Result<Vec<Message>, StoreError> {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_agent_id = ?1 \
+                 AND (?2 = 0 OR read_at IS NULL) ORDER BY created_at DESC, id DESC LIMIT ?3"
+            ))?;
+            let mut rows = stmt.query(params![agent_id, unread_only, limit])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(message_from_row(row)?);
+            }
+            out.reverse();
+            Ok(out)
+        };
+        // Most runs find nothing unread: that costs a read, not a write.
+        let seen = select(&*self.read()?)?;
+        if seen.iter().all(|m| m.read) {
+            return Ok(seen);
+        }
         self.write(|tx| {
-            let messages = {
-                let mut stmt = tx.prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_agent_id = ?1 \
-                     AND (?2 = 0 OR read_at IS NULL) ORDER BY created_at DESC, id DESC LIMIT ?3"
-                ))?;
-                let mut rows = stmt.query(params![agent_id, unread_only, limit])?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    out.push(message_from_row(row)?);
-                }
-                out
-            };
+            let messages = select(tx)?;
             let now = format_time(&crate::domain::now());
             for m in messages.iter().filter(|m| !m.read) {
                 tx.prepare_cached("UPDATE messages SET read_at = ?2 WHERE id = ?1")?
                     .execute(params![m.id, now])?;
             }
-            let mut messages = messages;
-            messages.reverse();
             Ok(messages)
         })
     }
