@@ -190,23 +190,48 @@ impl Runtime {
             agent_id: job.agent_id.clone(),
             attempt: job.attempt,
         };
-        let start = {
+        // Starting the run and reading what it needs: one trip to the blocking pool.
+        let begun = {
             let (scope, run) = (scope.clone(), run.clone());
+            let (providers, config) = (self.providers.clone(), self.config.clone());
             on_blocking(move || {
                 let audit = scope
                     .audit("run.started", Target::new("task", &run.task_id))
                     .with_details(json!({ "run_id": run.id, "attempt": run.attempt }));
-                Ok(scope.store.start_run(&run, &audit)?)
+                match scope.store.start_run(&run, &audit)? {
+                    RunStart::Skipped(why) => Ok(Err(why)),
+                    RunStart::Started(started) => {
+                        let setup = if started.previous_runs >= i64::from(config.run_max_attempts) {
+                            Ok(Err(Ending::failed(
+                                "RUN_FAILED",
+                                format!(
+                                    "the run was interrupted {} times (crash or timeout)",
+                                    started.previous_runs
+                                ),
+                            )))
+                        } else {
+                            prepare(
+                                &scope,
+                                providers.as_ref(),
+                                &config,
+                                started.task.clone(),
+                                started.agent.clone(),
+                            )
+                        };
+                        Ok(Ok((started, setup)))
+                    }
+                }
             })
             .await?
         };
-        let (task, agent, previous_runs) = match start {
-            RunStart::Skipped(why) => {
+        let (started_run, setup) = match begun {
+            Err(why) => {
                 tracing::debug!(task = %job.task_id, why, "run skipped");
                 return Ok(());
             }
-            RunStart::Started(started) => (started.task, started.agent, started.previous_runs),
+            Ok(begun) => begun,
         };
+        let (task, agent) = (started_run.task, started_run.agent);
         scope.publish_value("task.updated", &task);
         publish_status(&scope, &agent);
         let steps = Steps {
@@ -219,21 +244,9 @@ impl Runtime {
         };
         let started = Instant::now();
         let mut clock = RunClock::default();
-        let ending = if previous_runs >= i64::from(self.config.run_max_attempts) {
-            Ending::failed(
-                "RUN_FAILED",
-                format!("the run was interrupted {previous_runs} times (crash or timeout)"),
-            )
-        } else {
+        let ending = {
             match self
-                .tool_loop(
-                    &ctx,
-                    &scope,
-                    &steps,
-                    task.clone(),
-                    agent.clone(),
-                    &mut clock,
-                )
+                .tool_loop(&ctx, &scope, &steps, setup, &mut clock)
                 .await
             {
                 Ok(mut ending) => {
@@ -332,6 +345,7 @@ impl Runtime {
                     "error_code": end.error_code,
                 }));
             let ended = scope2.store.end_run(&end, &audit)?;
+            scope2.wake(&ended.woken);
             if end.pause_agent {
                 let audit = scope2
                     .audit("agent.paused", Target::new("agent", &end.agent_id))
@@ -356,12 +370,7 @@ impl Runtime {
                 scope.publish_value("task.updated", woken);
             }
         }
-        let (scope, woken) = (scope.clone(), ended.woken);
-        on_blocking(move || {
-            scope.wake(&woken);
-            Ok(())
-        })
-        .await
+        Ok(())
     }
 
     async fn tool_loop(
@@ -369,20 +378,9 @@ impl Runtime {
         ctx: &JobContext,
         scope: &Scope,
         steps: &Steps,
-        task: Task,
-        agent: Agent,
+        setup: Result<Result<Setup, Ending>, ServiceError>,
         clock: &mut RunClock,
     ) -> Result<Ending, LoopError> {
-        let setup = {
-            let (scope, task, agent) = (scope.clone(), task.clone(), agent.clone());
-            let providers = self.providers.clone();
-            let config = self.config.clone();
-            tokio::task::spawn_blocking(move || {
-                prepare(&scope, providers.as_ref(), &config, task, agent)
-            })
-            .await
-            .map_err(|e| LoopError::Retry(e.to_string()))?
-        };
         let setup = match setup {
             Ok(Ok(setup)) => setup,
             Ok(Err(ending)) => return Ok(ending),
@@ -393,7 +391,10 @@ impl Runtime {
             model,
             mut request,
             env,
+            check,
         } = setup;
+        clock.check = Some(check);
+        let (task, agent) = (env.task.clone(), env.agent.clone());
         let env = Arc::new(env);
         let client: Arc<dyn ModelClient> = super::providers::connect(&access, &self.http);
         let mut last_text = String::new();
@@ -401,21 +402,12 @@ impl Runtime {
             if ctx.cancel.is_cancelled() {
                 return Err(LoopError::Stopped);
             }
-            // Cancellation and budgets, before every call (after the first, as the previous
-            // charge read them back in its transaction).
-            let (cancelled, budgets) = match clock.check.take() {
-                Some(check) => check,
-                None => {
-                    let (scope, task_id, agent_id) =
-                        (scope.clone(), task.id.clone(), agent.id.clone());
-                    tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-                        let cancelled = scope.store.task(&task_id)?.cancel_requested;
-                        Ok((cancelled, scope.store.budgets(&agent_id)?))
-                    })
-                    .await
-                    .map_err(|e| LoopError::Retry(e.to_string()))?
-                    .map_err(|e| LoopError::Retry(e.to_string()))?
-                }
+            // Cancellation and budgets, before every call: read when the run started, then
+            // read back by each charge in its transaction.
+            let Some((cancelled, budgets)) = clock.check.take() else {
+                return Err(LoopError::Retry(
+                    "no budget check before a model call".into(),
+                ));
             };
             if cancelled {
                 return Ok(Ending::new(
@@ -462,11 +454,8 @@ impl Runtime {
                 Err(e) => return Ok(Ending::failed("PROVIDER_ERROR", e.to_string())),
             };
             let carried = std::mem::take(&mut clock.events);
-            clock.check = Some(
-                self.charge(
-                    scope, steps, &access, &model, &task, &agent, &reply, call_time, carried,
-                )
-                .await?,
+            let (bill, events) = self.bill(
+                steps, &access, &model, &task, &agent, &reply, call_time, carried,
             );
             let text: String = reply
                 .content
@@ -494,15 +483,25 @@ impl Runtime {
                 role: Role::Assistant,
                 content: reply.content,
             });
-            if calls.is_empty() {
+            // The turn's charge and its tool calls: one trip to the blocking pool.
+            let (charged, tools) = {
+                let (scope, env, steps) = (scope.clone(), env.clone(), steps.clone());
+                tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
+                    let charged = scope.store.charge(&bill, crate::domain::now(), &events)?;
+                    let tools = if calls.is_empty() {
+                        None
+                    } else {
+                        Some(run_tools(&env, &steps, calls)?)
+                    };
+                    Ok((charged, tools))
+                })
+                .await
+                .map_err(|e| LoopError::Retry(e.to_string()))?
+                .map_err(|e| LoopError::Retry(e.to_string()))?
+            };
+            clock.check = Some((charged.cancel_requested, charged.budgets));
+            let Some((results, finish, events)) = tools else {
                 return self.unfinished(scope, &task, last_text).await;
-            }
-            let (results, finish, events) = {
-                let (env, steps) = (env.clone(), steps.clone());
-                tokio::task::spawn_blocking(move || run_tools(&env, &steps, calls))
-                    .await
-                    .map_err(|e| LoopError::Retry(e.to_string()))?
-                    .map_err(|e| LoopError::Retry(e.to_string()))?
             };
             clock.events = events;
             request.messages.push(Message {
@@ -565,11 +564,11 @@ impl Runtime {
         Ok(Ending::new(RunOutcome::Completed, Some(result)))
     }
 
-    /// Records the turn's usage and cost, and its text and tool calls as steps.
+    /// The turn's usage and cost as a charge, and its text and tool calls as steps
+    /// (published now; logged with the charge).
     #[allow(clippy::too_many_arguments)]
-    async fn charge(
+    fn bill(
         &self,
-        scope: &Scope,
         steps: &Steps,
         access: &ProviderAccess,
         model: &str,
@@ -578,7 +577,7 @@ impl Runtime {
         reply: &ModelReply,
         call_time: std::time::Duration,
         carried: Vec<NewTaskEvent>,
-    ) -> Result<(bool, crate::domain::run::Budgets), LoopError> {
+    ) -> (Charge, Vec<NewTaskEvent>) {
         let reported = if reply.model.is_empty() {
             model
         } else {
@@ -637,16 +636,7 @@ impl Runtime {
             cost_micros: cost,
             priced: price.is_some(),
         };
-        let scope = scope.clone();
-        tokio::task::spawn_blocking(move || {
-            scope
-                .store
-                .charge(&charge, crate::domain::now(), &events)
-                .map(|c| (c.cancel_requested, c.budgets))
-        })
-        .await
-        .map_err(|e| LoopError::Retry(e.to_string()))?
-        .map_err(|e| LoopError::Retry(e.to_string()))
+        (charge, events)
     }
 }
 
@@ -673,6 +663,8 @@ struct Setup {
     model: String,
     request: ModelRequest,
     env: ToolEnv,
+    /// The first call's check: cancel request and budgets.
+    check: (bool, crate::domain::run::Budgets),
 }
 
 /// Reads what the run needs and builds the first request (blocking).
@@ -810,11 +802,16 @@ fn prepare(
         max_depth: config.max_delegation_depth,
         thread_id,
     };
+    let check = (
+        env.task.cancel_requested,
+        scope.store.budgets(&env.agent.id)?,
+    );
     Ok(Ok(Setup {
         access,
         model,
         request,
         env,
+        check,
     }))
 }
 
