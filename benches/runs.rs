@@ -3,9 +3,13 @@
 //! provider on loopback (`agents::providers::fake_server`, streamed replies). Every run has two
 //! turns: the model calls `list_agents`, then `finish_task`.
 //!
-//! 1. Throughput: `--runs` tasks over `--agents` agents (one run per agent at a time), posted
-//!    through the API; runs/s from the first POST to the last task completed.
-//! 2. Serial: `--serial-runs` tasks of one agent, so runs never overlap.
+//! 1. Throughput with creation: `--runs` tasks over `--agents` agents (one run per agent at a
+//!    time), posted through the API while the runs go; runs/s from the first POST to the last
+//!    task completed.
+//! 2. Throughput of runs alone: `--runs` tasks posted while no provider is set (they wait),
+//!    then released at once by setting the workspace's default provider; runs/s from that
+//!    PATCH to the last task completed (queueing, claiming, running and ending every run).
+//! 3. Serial: `--serial-runs` tasks of one agent, so runs never overlap.
 //!
 //! For each, the p50 (and p90) of the platform's time per turn, from the server's own
 //! histogram `agenthq_agent_run_overhead_per_turn_seconds` (a run's time from its job starting
@@ -185,11 +189,17 @@ async fn phase(
     while let Some(r) = posts.join_next().await {
         r??;
     }
+    wait_done(client, expect_done, started).await?;
+    Ok(started.elapsed())
+}
+
+/// Waits until `expect_done` tasks are done (completed, failed or cancelled).
+async fn wait_done(client: &Client, expect_done: u64, since: Instant) -> anyhow::Result<()> {
     loop {
         if client.done().await? >= expect_done {
-            return Ok(started.elapsed());
+            return Ok(());
         }
-        if started.elapsed() > Duration::from_secs(600) {
+        if since.elapsed() > Duration::from_secs(600) {
             bail!("runs did not finish within 10 minutes");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -311,6 +321,35 @@ async fn run(args: Args) -> anyhow::Result<Value> {
     let after = client.histogram().await?;
     let throughput = args.runs as f64 / elapsed.as_secs_f64();
 
+    // Runs alone: the tasks wait for a provider, then all are released at once.
+    client
+        .send(
+            reqwest::Method::PATCH,
+            "/api/workspace",
+            Some(json!({ "default_provider_id": null })),
+        )
+        .await?;
+    phase(
+        &client,
+        args.runs,
+        |i| format!("agent-{}", i % agents),
+        done,
+    )
+    .await?;
+    let released_before = client.histogram().await?;
+    let released = Instant::now();
+    client
+        .send(
+            reqwest::Method::PATCH,
+            "/api/workspace",
+            Some(json!({ "default_provider_id": provider["id"] })),
+        )
+        .await?;
+    done += args.runs as u64;
+    wait_done(&client, done, released).await?;
+    let released_elapsed = released.elapsed();
+    let released_after = client.histogram().await?;
+
     let serial_before = client.histogram().await?;
     let serial_elapsed = phase(
         &client,
@@ -329,7 +368,9 @@ async fn run(args: Args) -> anyhow::Result<Value> {
         "tool": args.tool,
         "agents": args.agents,
         "concurrency": args.concurrency,
-        "runs_per_s": (throughput * 10.0).round() / 10.0,
+        "runs_per_s_with_creation": (throughput * 10.0).round() / 10.0,
+        "runs_per_s": ((args.runs as f64 / released_elapsed.as_secs_f64()) * 10.0).round() / 10.0,
+        "released_overhead_per_turn_p50_ms": quantile(0.5, &released_before, &released_after),
         "overhead_per_turn_p50_ms": quantile(0.5, &before, &after),
         "overhead_per_turn_p90_ms": quantile(0.9, &before, &after),
         "serial_runs": args.serial_runs,

@@ -34,10 +34,15 @@ pub const TOOL_NAMES: [&str; 9] = [
 
 /// The specs of the tools named in `enabled` (all platform tools when it holds them all).
 pub fn specs(enabled: &HashSet<String>) -> Arc<[ToolSpec]> {
-    TOOL_NAMES
-        .iter()
-        .filter(|n| enabled.contains(**n))
-        .map(|n| spec(n))
+    static ALL: std::sync::OnceLock<Arc<[ToolSpec]>> = std::sync::OnceLock::new();
+    let all = ALL.get_or_init(|| TOOL_NAMES.iter().map(|n| spec(n)).collect());
+    if TOOL_NAMES.iter().all(|n| enabled.contains(*n)) {
+        // Most agents may use every tool: share one list.
+        return all.clone();
+    }
+    all.iter()
+        .filter(|s| enabled.contains(&s.name))
+        .cloned()
         .collect()
 }
 
