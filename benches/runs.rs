@@ -49,6 +49,12 @@ struct Args {
     /// `list_agents` (the whole org chart back to the model: ~150 bytes per agent).
     #[arg(long, default_value = "read_messages")]
     tool: String,
+    /// Read connections per open tenant database (`storage.tenant_pool_size`; default 4).
+    #[arg(long)]
+    pool: Option<usize>,
+    /// Whether the provider streams its replies (SSE), as providers do by default.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    stream: bool,
     /// Data dir (a fresh temp dir by default).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -215,8 +221,12 @@ async fn run(args: Args) -> anyhow::Result<Value> {
         &config,
         format!(
             "[queue]\nconcurrency = {c}\n[queue.tenant_concurrency]\nenterprise = {c}\n\
-             [rate_limits.enterprise]\nrequests_per_minute = 100000000\nburst = 10000000\n",
-            c = args.concurrency
+             [rate_limits.enterprise]\nrequests_per_minute = 100000000\nburst = 10000000\n{pool}",
+            c = args.concurrency,
+            pool = args
+                .pool
+                .map(|n| format!("[storage]\ntenant_pool_size = {n}\n"))
+                .unwrap_or_default(),
         ),
     )?;
     let settings = Settings::load(Overrides {
@@ -293,6 +303,7 @@ async fn run(args: Args) -> anyhow::Result<Value> {
             Some(json!({
                 "kind": "openai", "name": "fake", "base_url": fake.base_url(Api::OpenAi),
                 "api_key": "sk-bench-0123456789", "default_model": "gpt-4o-mini",
+                "config": { "stream": args.stream },
             })),
         )
         .await?;
@@ -366,6 +377,8 @@ async fn run(args: Args) -> anyhow::Result<Value> {
     Ok(json!({
         "runs": args.runs,
         "tool": args.tool,
+        "stream": args.stream,
+        "tenant_pool_size": args.pool.unwrap_or(4),
         "agents": args.agents,
         "concurrency": args.concurrency,
         "runs_per_s_with_creation": (throughput * 10.0).round() / 10.0,
