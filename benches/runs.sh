@@ -39,7 +39,7 @@ for round in $(seq "$ROUNDS"); do
 done
 python3 - "$WORK/results.jsonl" <<'PY'
 import json, statistics, sys
-all_rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+all_rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 keys = ["runs_per_s", "released_overhead_per_turn_p50_ms", "runs_per_s_with_creation", "overhead_per_turn_p50_ms", "overhead_per_turn_p90_ms",
         "serial_runs_per_s", "serial_overhead_per_turn_p50_ms", "serial_overhead_per_turn_p90_ms"]
 for tool in dict.fromkeys(r["tool"] for r in all_rows):

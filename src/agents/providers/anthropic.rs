@@ -4,17 +4,15 @@
 //! far as cacheable, which later turns of a run read back at a tenth of the price), besides
 //! those of [`CallSettings`](super::http::CallSettings).
 
-use futures_util::future::BoxFuture;
 use reqwest::header::HeaderName;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 mod stream;
 
-use super::http::{Endpoint, WireFormat};
+use super::http::{Endpoint, WireClient, WireFormat};
 use super::{
-    Block, DeltaSink, Message, ModelClient, ModelReply, ModelRequest, ProviderError, Role,
-    StopReason, ToolInput, Usage,
+    Block, Message, ModelReply, ModelRequest, ProviderError, Role, StopReason, ToolInput, Usage,
 };
 use crate::domain::provider::ProviderAccess;
 pub use stream::StreamState;
@@ -22,13 +20,9 @@ pub use stream::StreamState;
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 pub const DEFAULT_VERSION: &str = "2023-06-01";
 
-pub struct AnthropicClient {
-    /// An error when the provider's settings cannot make a request (told at each call).
-    endpoint: Result<Endpoint, String>,
-    wire: AnthropicWire,
-}
+pub type AnthropicClient = WireClient<AnthropicWire>;
 
-impl AnthropicClient {
+impl WireClient<AnthropicWire> {
     pub fn new(access: &ProviderAccess, http: reqwest::Client) -> Self {
         let version = access.config["anthropic_version"]
             .as_str()
@@ -55,22 +49,6 @@ impl AnthropicClient {
                 cache_prompt: access.config["cache_prompt"].as_bool().unwrap_or(true),
             },
         }
-    }
-}
-
-impl ModelClient for AnthropicClient {
-    fn turn<'a>(
-        &'a self,
-        request: &'a ModelRequest,
-        sink: DeltaSink<'a>,
-    ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
-        Box::pin(async move {
-            let endpoint = self
-                .endpoint
-                .as_ref()
-                .map_err(|e| ProviderError::Misconfigured(e.clone()))?;
-            endpoint.turn(&self.wire, request, sink).await
-        })
     }
 }
 

@@ -85,6 +85,30 @@ pub trait StreamDecoder: Send {
     fn finish(self) -> Result<ModelReply, ProviderError>;
 }
 
+/// A model client: an endpoint and the wire format it speaks (`AnthropicClient`,
+/// `OpenAiClient`).
+pub struct WireClient<W> {
+    /// An error when the provider's settings cannot make a request (told at each call).
+    pub(super) endpoint: Result<Endpoint, String>,
+    pub(super) wire: W,
+}
+
+impl<W: WireFormat> super::ModelClient for WireClient<W> {
+    fn turn<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        sink: DeltaSink<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<super::ModelReply, ProviderError>> {
+        Box::pin(async move {
+            let endpoint = self
+                .endpoint
+                .as_ref()
+                .map_err(|e| ProviderError::Misconfigured(e.clone()))?;
+            endpoint.turn(&self.wire, request, sink).await
+        })
+    }
+}
+
 /// Where and how to send: the URL, the headers (key included) and the settings.
 pub struct Endpoint {
     http: reqwest::Client,

@@ -8,28 +8,23 @@
 //! NOTE: `Usage::input_tokens` counts the prompt tokens not read from the cache, as Anthropic
 //! reports them: `prompt_tokens` includes `cached_tokens`, which go to `cache_read_tokens`.
 
-use futures_util::future::BoxFuture;
 use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::http::{Endpoint, StreamDecoder, WireFormat, status_error};
+use super::http::{Endpoint, StreamDecoder, WireClient, WireFormat, status_error};
 use super::sse::SseEvent;
 use super::{
-    Block, Delta, DeltaSink, Message, ModelClient, ModelReply, ModelRequest, ProviderError, Role,
-    StopReason, ToolInput, Usage,
+    Block, Delta, DeltaSink, Message, ModelReply, ModelRequest, ProviderError, Role, StopReason,
+    ToolInput, Usage,
 };
 use crate::domain::provider::ProviderAccess;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
-pub struct OpenAiClient {
-    /// An error when the provider's settings cannot make a request (told at each call).
-    endpoint: Result<Endpoint, String>,
-    wire: OpenAiWire,
-}
+pub type OpenAiClient = WireClient<OpenAiWire>;
 
-impl OpenAiClient {
+impl WireClient<OpenAiWire> {
     pub fn new(access: &ProviderAccess, http: reqwest::Client) -> Self {
         let endpoint = Endpoint::new(
             access,
@@ -47,22 +42,6 @@ impl OpenAiClient {
                     .unwrap_or(false),
             },
         }
-    }
-}
-
-impl ModelClient for OpenAiClient {
-    fn turn<'a>(
-        &'a self,
-        request: &'a ModelRequest,
-        sink: DeltaSink<'a>,
-    ) -> BoxFuture<'a, Result<ModelReply, ProviderError>> {
-        Box::pin(async move {
-            let endpoint = self
-                .endpoint
-                .as_ref()
-                .map_err(|e| ProviderError::Misconfigured(e.clone()))?;
-            endpoint.turn(&self.wire, request, sink).await
-        })
     }
 }
 

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::agents::providers::ModelClient;
 use crate::agents::providers::fake_server::{Api, FAKE_API_KEY, FakeLlm, FakeReply};
 use crate::agents::providers::http::wire_tests::{call, call_with, request};
 use crate::agents::providers::sse::SseParser;
