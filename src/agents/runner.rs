@@ -28,14 +28,13 @@ use crate::audit::{Actor, ActorKind, Origin, Target};
 use crate::config::AgentsConfig;
 use crate::domain::TenantId;
 use crate::domain::agent::Agent;
-use crate::domain::board::BoardFilter;
 use crate::domain::provider::ProviderAccess;
 use crate::domain::run::{Charge, NewRun, RunEnd, RunOutcome, RunStart};
 use crate::domain::task::{NewTaskEvent, Task};
 use crate::queue::{JobContext, JobFailure};
 use crate::realtime::{EventBus, Topic};
 use crate::services::{RunWaker, Scope, ServiceError};
-use crate::store::{StoreError, TenantDatabases, blocking};
+use crate::store::{TenantDatabases, blocking};
 use crate::tenancy::TenantDirectory;
 
 /// What the runtime needs from the server.
@@ -675,7 +674,8 @@ fn prepare(
     task: Task,
     agent: Agent,
 ) -> Result<Result<Setup, Ending>, ServiceError> {
-    let workspace = scope.store.workspace()?;
+    let context = scope.store.run_context(&task, &agent.id, 20, 10)?;
+    let workspace = &context.workspace;
     let Some(provider_id) = agent
         .provider_id
         .clone()
@@ -718,47 +718,44 @@ fn prepare(
             ),
         )));
     };
-    let org = scope.store.org_nodes()?;
-    let parent = match task.parent_id.as_deref() {
-        Some(p) => match scope.store.task(p) {
-            Ok(t) => Some(t),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
+    let messages = if context.unread.is_empty() {
+        Vec::new()
+    } else {
+        // Marks them read: the prompt shows them now.
+        scope.store.take_messages(&agent.id, true, 20)?
     };
-    let children = scope.store.child_results(&task.id)?;
-    let messages = scope.store.take_messages(&agent.id, true, 20)?;
-    let board = scope
-        .store
-        .board_items(&BoardFilter::parse(None, None, None, Some(10), None)?)?;
-    let enabled: HashSet<String> = {
-        let perms = scope.store.agent_tool_permissions(&agent.id)?;
-        tools::TOOL_NAMES
-            .iter()
-            .filter(|n| {
-                perms
-                    .iter()
-                    .find(|p| p.name.as_str() == **n)
-                    .is_none_or(|p| p.enabled)
-            })
-            .map(|n| n.to_string())
-            .collect()
-    };
+    let allow_any_delegation = workspace.allow_any_delegation;
+    let (org, parent, children, board) = (
+        &context.org,
+        context.parent.as_ref(),
+        &context.children,
+        &context.board,
+    );
+    let enabled: HashSet<String> = tools::TOOL_NAMES
+        .iter()
+        .filter(|n| {
+            context
+                .tool_permissions
+                .iter()
+                .find(|p| p.name.as_str() == **n)
+                .is_none_or(|p| p.enabled)
+        })
+        .map(|n| n.to_string())
+        .collect();
     let input = PromptInput {
         agent: &agent,
-        org: &org,
+        org,
         task: &task,
-        parent: parent.as_ref(),
+        parent,
         messages: &messages,
-        children: &children,
-        board: &board,
+        children,
+        board,
     };
     let system = prompt::system_prompt(&input);
     let first = prompt::task_message(&input);
     let facts = RunFacts {
         agent_name: agent.name.to_string(),
-        direct_reports: prompt::direct_reports(&org, &agent.id),
+        direct_reports: prompt::direct_reports(org, &agent.id),
         task_prompt: task.prompt.clone(),
         child_results: children
             .iter()
@@ -798,7 +795,7 @@ fn prepare(
         agent,
         task,
         enabled,
-        allow_any_delegation: workspace.allow_any_delegation,
+        allow_any_delegation,
         max_depth: config.max_delegation_depth,
         thread_id,
     };

@@ -50,6 +50,21 @@ pub struct AgentMessage {
     pub body: String,
 }
 
+/// What a run reads before its first call, in one go.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub workspace: crate::domain::workspace::Workspace,
+    pub org: Vec<crate::domain::agent::OrgNode>,
+    pub parent: Option<Task>,
+    pub children: Vec<ChildResult>,
+    /// Unread messages to the agent, oldest first (not marked read: see `take_messages`).
+    pub unread: Vec<Message>,
+    /// The newest board items.
+    pub board: Vec<crate::domain::board::BoardItem>,
+    pub tool_permissions: Vec<crate::domain::tool_permission::AgentToolPermission>,
+    pub budgets: Budgets,
+}
+
 /// What a charge reads back for the next call's check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Charged {
@@ -68,6 +83,16 @@ pub trait RunRepo {
     /// Whether the agent can run: it exists, is not paused, and has a provider (its own or the
     /// workspace's default).
     fn agent_runnable(&self, agent_id: &str) -> Result<bool, StoreError>;
+    /// What a run of `task` by `agent_id` reads before its first call (one connection):
+    /// workspace, org chart, parent, finished subtasks, up to `messages` unread messages, up
+    /// to `board` board items, tool permissions and budgets.
+    fn run_context(
+        &self,
+        task: &Task,
+        agent_id: &str,
+        messages: u32,
+        board: u32,
+    ) -> Result<RunContext, StoreError>;
     /// The budgets that apply to an agent, with this month's spend.
     fn budgets(&self, agent_id: &str) -> Result<Budgets, StoreError>;
     /// Records a model call's usage and charges it to the run, task, agent and tenant;

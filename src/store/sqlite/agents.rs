@@ -118,7 +118,7 @@ fn on_a_cycle(conn: &Connection, id: &str) -> Result<bool, StoreError> {
         .query_row(params![id, MAX_CHAIN], |r| r.get(0))?)
 }
 
-fn merged_tool_permissions(
+pub(super) fn merged_tool_permissions(
     conn: &Connection,
     agent_id: &str,
 ) -> Result<Vec<AgentToolPermission>, StoreError> {
@@ -205,31 +205,7 @@ impl AgentRepo for SqliteTenantStore {
     }
 
     fn org_nodes(&self) -> Result<Vec<OrgNode>, StoreError> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, name, display_name, role, department, level, status, reports_to \
-             FROM agents",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut nodes = Vec::new();
-        while let Some(r) = rows.next()? {
-            let name: String = r.get(1)?;
-            let level: String = r.get(5)?;
-            let status: String = r.get(6)?;
-            nodes.push(OrgNode {
-                id: r.get(0)?,
-                name: AgentName::parse(&name).map_err(|_| corrupt("name", &name))?,
-                display_name: r.get(2)?,
-                role: r.get(3)?,
-                department: r.get(4)?,
-                level: Level::parse("level", &level).map_err(|_| corrupt("level", &level))?,
-                status: AgentStatus::parse("status", &status)
-                    .map_err(|_| corrupt("status", &status))?,
-                reports_to: r.get(7)?,
-                reports: Vec::new(),
-            });
-        }
-        Ok(nodes)
+        org_nodes_tx(&*self.read()?)
     }
 
     fn manager_chain(&self, id: &str) -> Result<Vec<ChainLink>, StoreError> {
@@ -470,4 +446,32 @@ impl AgentRepo for SqliteTenantStore {
             merged_tool_permissions(tx, id)
         })
     }
+}
+
+/// Every agent as an org-chart node without reports, read on `conn`.
+pub(super) fn org_nodes_tx(conn: &Connection) -> Result<Vec<OrgNode>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, display_name, role, department, level, status, reports_to \
+         FROM agents",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut nodes = Vec::new();
+    while let Some(r) = rows.next()? {
+        let name: String = r.get(1)?;
+        let level: String = r.get(5)?;
+        let status: String = r.get(6)?;
+        nodes.push(OrgNode {
+            id: r.get(0)?,
+            name: AgentName::parse(&name).map_err(|_| corrupt("name", &name))?,
+            display_name: r.get(2)?,
+            role: r.get(3)?,
+            department: r.get(4)?,
+            level: Level::parse("level", &level).map_err(|_| corrupt("level", &level))?,
+            status: AgentStatus::parse("status", &status)
+                .map_err(|_| corrupt("status", &status))?,
+            reports_to: r.get(7)?,
+            reports: Vec::new(),
+        });
+    }
+    Ok(nodes)
 }

@@ -64,37 +64,7 @@ impl BoardRepo for SqliteTenantStore {
     }
 
     fn board_items(&self, filter: &BoardFilter) -> Result<Vec<BoardItem>, StoreError> {
-        let after = match &filter.page.after {
-            Some(key) => Some(
-                board::parse_cursor_key(key).map_err(|e| StoreError::Internal(e.to_string()))?,
-            ),
-            None => None,
-        };
-        let (after_at, after_id) = after.unzip();
-        let conn = self.read()?;
-        // One statement for every combination of filters: a NULL parameter turns its
-        // condition off. Row values keep the cursor stable when items share a millisecond.
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM board_items \
-             WHERE (?1 IS NULL OR type = ?1) \
-             AND (?2 IS NULL OR created_at >= ?2) \
-             AND (?3 OR archived_at IS NULL) \
-             AND (?4 IS NULL OR (created_at, id) < (?4, ?5)) \
-             ORDER BY created_at DESC, id DESC LIMIT ?6"
-        ))?;
-        let mut rows = stmt.query(params![
-            filter.item_type.map(BoardItemType::as_str),
-            filter.since.as_ref().map(format_time),
-            filter.include_archived,
-            after_at,
-            after_id,
-            filter.page.fetch(),
-        ])?;
-        let mut items = Vec::new();
-        while let Some(row) = rows.next()? {
-            items.push(item_from_row(row)?);
-        }
-        Ok(items)
+        board_items_tx(&*self.read()?, filter)
     }
 
     fn update_board_item(
@@ -144,4 +114,41 @@ impl BoardRepo for SqliteTenantStore {
             read_item(tx, id)
         })
     }
+}
+
+/// A page of board items (`BoardFilter`) read on `conn`.
+pub(super) fn board_items_tx(
+    conn: &Connection,
+    filter: &BoardFilter,
+) -> Result<Vec<BoardItem>, StoreError> {
+    let after = match &filter.page.after {
+        Some(key) => {
+            Some(board::parse_cursor_key(key).map_err(|e| StoreError::Internal(e.to_string()))?)
+        }
+        None => None,
+    };
+    let (after_at, after_id) = after.unzip();
+    // One statement for every combination of filters: a NULL parameter turns its
+    // condition off. Row values keep the cursor stable when items share a millisecond.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM board_items \
+         WHERE (?1 IS NULL OR type = ?1) \
+         AND (?2 IS NULL OR created_at >= ?2) \
+         AND (?3 OR archived_at IS NULL) \
+         AND (?4 IS NULL OR (created_at, id) < (?4, ?5)) \
+         ORDER BY created_at DESC, id DESC LIMIT ?6"
+    ))?;
+    let mut rows = stmt.query(params![
+        filter.item_type.map(BoardItemType::as_str),
+        filter.since.as_ref().map(format_time),
+        filter.include_archived,
+        after_at,
+        after_id,
+        filter.page.fetch(),
+    ])?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next()? {
+        items.push(item_from_row(row)?);
+    }
+    Ok(items)
 }

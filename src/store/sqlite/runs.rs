@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use super::agents::read_agent;
+use super::agents::{merged_tool_permissions, org_nodes_tx, read_agent};
+use super::board::board_items_tx;
 use super::chat::{MESSAGE_COLUMNS, message_from_row, read_message};
 use super::registry::format_time;
+use super::settings::read_workspace;
 use super::tasks::{TASK_COLUMNS, collect_tasks, insert_event, read_task};
 use super::tenants::SqliteTenantStore;
 use crate::audit::AuditEntry;
@@ -18,7 +20,7 @@ use crate::domain::run::{
 };
 use crate::domain::task::{NewTaskEvent, Task, TaskStatus};
 use crate::store::StoreError;
-use crate::store::runs::{AgentMessage, Charged, RunRepo, UsageBucket, UsageGroup};
+use crate::store::runs::{AgentMessage, Charged, RunContext, RunRepo, UsageBucket, UsageGroup};
 
 /// The condition on agent `a` (and workspace `w`) of a runnable agent.
 const RUNNABLE: &str = "a.status <> 'paused' \
@@ -385,34 +387,37 @@ impl RunRepo for SqliteTenantStore {
     }
 
     fn child_results(&self, task_id: &str) -> Result<Vec<ChildResult>, StoreError> {
+        child_results_tx(&*self.read()?, task_id)
+    }
+
+    fn run_context(
+        &self,
+        task: &Task,
+        agent_id: &str,
+        messages: u32,
+        board: u32,
+    ) -> Result<RunContext, StoreError> {
         let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT t.id, a.name, t.status, t.prompt, t.result FROM tasks t \
-             LEFT JOIN agents a ON a.id = t.assignee_id \
-             WHERE t.parent_id = ?1 AND t.status IN {DONE} ORDER BY t.created_at, t.id"
-        ))?;
-        let rows = stmt.query_map([task_id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (task_id, assignee, status, prompt, result) = row?;
-            out.push(ChildResult {
-                task_id,
-                assignee,
-                status: TaskStatus::parse(&status)
-                    .ok_or_else(|| StoreError::Corrupt(format!("task status '{status}'")))?,
-                prompt,
-                result,
-            });
-        }
-        Ok(out)
+        let parent = match task.parent_id.as_deref() {
+            Some(p) => match read_task(&conn, p) {
+                Ok(t) => Some(t),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let filter = crate::domain::board::BoardFilter::parse(None, None, None, Some(board), None)
+            .map_err(|e| StoreError::Internal(e.message))?;
+        Ok(RunContext {
+            workspace: read_workspace(&conn)?,
+            org: org_nodes_tx(&conn)?,
+            parent,
+            children: child_results_tx(&conn, &task.id)?,
+            unread: unread_messages(&conn, agent_id, messages)?,
+            board: board_items_tx(&conn, &filter)?,
+            tool_permissions: merged_tool_permissions(&conn, agent_id)?,
+            budgets: budgets_tx(&conn, agent_id, &budget_month(crate::domain::now()))?,
+        })
     }
 
     fn open_children(&self, task_id: &str) -> Result<Vec<Task>, StoreError> {
@@ -568,4 +573,54 @@ impl RunRepo for SqliteTenantStore {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The finished subtasks of a task, oldest first.
+fn child_results_tx(conn: &Connection, task_id: &str) -> Result<Vec<ChildResult>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT t.id, a.name, t.status, t.prompt, t.result FROM tasks t \
+         LEFT JOIN agents a ON a.id = t.assignee_id \
+         WHERE t.parent_id = ?1 AND t.status IN {DONE} ORDER BY t.created_at, t.id"
+    ))?;
+    let rows = stmt.query_map([task_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (task_id, assignee, status, prompt, result) = row?;
+        out.push(ChildResult {
+            task_id,
+            assignee,
+            status: TaskStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("task status '{status}'")))?,
+            prompt,
+            result,
+        });
+    }
+    Ok(out)
+}
+
+/// Up to `limit` unread messages to an agent, oldest first.
+fn unread_messages(
+    conn: &Connection,
+    agent_id: &str,
+    limit: u32,
+) -> Result<Vec<Message>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_agent_id = ?1 AND read_at IS NULL \
+         ORDER BY created_at DESC, id DESC LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(params![agent_id, limit])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(message_from_row(row)?);
+    }
+    out.reverse();
+    Ok(out)
 }
