@@ -59,6 +59,8 @@ struct RunClock {
     events: Vec<NewTaskEvent>,
     /// What the last charge read back (cancel request, budgets): the next turn's check.
     check: Option<(bool, crate::domain::run::Budgets)>,
+    /// The last call's charge, left for the end to write.
+    charge: Option<(Charge, Vec<NewTaskEvent>)>,
 }
 
 /// How a run ended, before it is written.
@@ -70,6 +72,8 @@ struct Ending {
     pause_agent: bool,
     /// Entries of the task's event log still to write.
     events: Vec<NewTaskEvent>,
+    /// The last call's charge, still to write.
+    charge: Option<(Charge, Vec<NewTaskEvent>)>,
 }
 
 impl Ending {
@@ -81,6 +85,7 @@ impl Ending {
             error: None,
             pause_agent: false,
             events: Vec::new(),
+            charge: None,
         }
     }
 
@@ -93,6 +98,7 @@ impl Ending {
             error: Some(error),
             pause_agent: false,
             events: Vec::new(),
+            charge: None,
         }
     }
 }
@@ -250,18 +256,19 @@ impl Runtime {
             {
                 Ok(mut ending) => {
                     ending.events = std::mem::take(&mut clock.events);
+                    ending.charge = clock.charge.take();
                     ending
                 }
                 Err(LoopError::Retry(message)) if ctx.attempt() < ctx.job.max_attempts => {
                     // The task stays running at this attempt; the job's next attempt starts
                     // the run over.
-                    self.interrupt(&scope, &run).await;
+                    self.interrupt(&scope, &run, clock.charge.take()).await;
                     return Err(JobFailure::retry(message));
                 }
                 Err(LoopError::Retry(message)) => Ending::failed("PROVIDER_ERROR", message),
                 Err(LoopError::Stopped) => {
                     // Shutdown or timeout: released or retried by the queue.
-                    self.interrupt(&scope, &run).await;
+                    self.interrupt(&scope, &run, clock.charge.take()).await;
                     return Err(JobFailure::retry("the run was stopped"));
                 }
             }
@@ -277,8 +284,14 @@ impl Runtime {
         Ok(())
     }
 
-    /// Marks the run row interrupted (best effort: the next start does it too).
-    async fn interrupt(&self, scope: &Scope, run: &NewRun) {
+    /// Marks the run row interrupted (best effort: the next start does it too), writing the
+    /// charge of a model call the run could not record yet (it was made: it costs).
+    async fn interrupt(
+        &self,
+        scope: &Scope,
+        run: &NewRun,
+        charge: Option<(Charge, Vec<NewTaskEvent>)>,
+    ) {
         let (scope, run) = (scope.clone(), run.clone());
         let _ = on_blocking(move || {
             let audit = scope.audit("run.interrupted", Target::new("task", &run.task_id));
@@ -294,6 +307,7 @@ impl Runtime {
                     pause_agent: false,
                     duration_ms: 0,
                     events: vec![],
+                    charge,
                 },
                 &audit,
             )?;
@@ -333,6 +347,7 @@ impl Runtime {
                 events.push(result_event);
                 events
             },
+            charge: ending.charge,
         };
         let scope2 = scope.clone();
         let ended = on_blocking(move || {
@@ -483,14 +498,28 @@ impl Runtime {
                 content: reply.content,
             });
             // The turn's charge and its tool calls: one trip to the blocking pool.
+            // The turn's tool calls and its charge: one trip to the blocking pool. When the
+            // run ends with this turn, the charge is written with the end instead.
             let (charged, tools) = {
                 let (scope, env, steps) = (scope.clone(), env.clone(), steps.clone());
                 tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
-                    let charged = scope.store.charge(&bill, crate::domain::now(), &events)?;
                     let tools = if calls.is_empty() {
                         None
                     } else {
-                        Some(run_tools(&env, &steps, calls)?)
+                        match run_tools(&env, &steps, calls) {
+                            Ok(tools) => Some(tools),
+                            Err(e) => {
+                                // The call was made: record what it cost before giving up.
+                                scope.store.charge(&bill, crate::domain::now(), &events)?;
+                                return Err(e);
+                            }
+                        }
+                    };
+                    let last = tools.as_ref().is_none_or(|t| t.1.is_some());
+                    let charged = if last {
+                        Err((bill, events))
+                    } else {
+                        Ok(scope.store.charge(&bill, crate::domain::now(), &events)?)
                     };
                     Ok((charged, tools))
                 })
@@ -498,7 +527,10 @@ impl Runtime {
                 .map_err(|e| LoopError::Retry(e.to_string()))?
                 .map_err(|e| LoopError::Retry(e.to_string()))?
             };
-            clock.check = Some((charged.cancel_requested, charged.budgets));
+            match charged {
+                Ok(charged) => clock.check = Some((charged.cancel_requested, charged.budgets)),
+                Err(deferred) => clock.charge = Some(deferred),
+            }
             let Some((results, finish, events)) = tools else {
                 return self.unfinished(scope, &task, last_text).await;
             };

@@ -127,6 +127,9 @@ pub struct RunEnd {
     pub pause_agent: bool,
     pub duration_ms: i64,
     pub events: Vec<NewTaskEvent>,
+    /// The last model call's charge and its steps, written with the end (one write fewer
+    /// when the run ends on that call).
+    pub charge: Option<(Charge, Vec<NewTaskEvent>)>,
 }
 
 /// A run that started.

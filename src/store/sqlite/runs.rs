@@ -177,86 +177,14 @@ impl RunRepo for SqliteTenantStore {
         at: DateTime<Utc>,
         events: &[NewTaskEvent],
     ) -> Result<Charged, StoreError> {
-        let month = budget_month(at);
-        let now = format_time(&at);
-        self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO usage_records (id, agent_id, task_id, provider_kind, model, \
-                 input_tokens, output_tokens, cost_micros, created_at, run_id, provider_id, \
-                 cache_read_tokens, cache_write_tokens, priced) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?
-            .execute(params![
-                uuid::Uuid::now_v7().to_string(),
-                c.agent_id,
-                c.task_id,
-                c.provider_kind,
-                c.model,
-                c.input_tokens,
-                c.output_tokens,
-                c.cost_micros,
-                now,
-                c.run_id,
-                c.provider_id,
-                c.cache_read_tokens,
-                c.cache_write_tokens,
-                c.priced,
-            ])?;
-            tx.prepare_cached(
-                "UPDATE runs SET turns = turns + 1, input_tokens = input_tokens + ?2, \
-                 output_tokens = output_tokens + ?3, cache_read_tokens = cache_read_tokens + ?4, \
-                 cache_write_tokens = cache_write_tokens + ?5, cost_micros = cost_micros + ?6, \
-                 provider_kind = ?7, model = ?8 WHERE id = ?1",
-            )?
-            .execute(params![
-                c.run_id,
-                c.input_tokens,
-                c.output_tokens,
-                c.cache_read_tokens,
-                c.cache_write_tokens,
-                c.cost_micros,
-                c.provider_kind,
-                c.model
-            ])?;
-            tx.prepare_cached(
-                "UPDATE tasks SET num_turns = num_turns + 1, input_tokens = input_tokens + ?2, \
-                 output_tokens = output_tokens + ?3, cost_micros = cost_micros + ?4, \
-                 updated_at = ?5 WHERE id = ?1",
-            )?
-            .execute(params![
-                c.task_id,
-                c.input_tokens,
-                c.output_tokens,
-                c.cost_micros,
-                now
-            ])?;
-            tx.prepare_cached(
-                "UPDATE agents SET spent_this_month_micros = ?2 + \
-                 CASE WHEN spent_month = ?3 THEN spent_this_month_micros ELSE 0 END, \
-                 spent_month = ?3 WHERE id = ?1",
-            )?
-            .execute(params![c.agent_id, c.cost_micros, month])?;
-            tx.prepare_cached(
-                "UPDATE workspace SET spent_this_month_micros = ?1 + \
-                 CASE WHEN spent_month = ?2 THEN spent_this_month_micros ELSE 0 END, \
-                 spent_month = ?2 WHERE id = 1",
-            )?
-            .execute(params![c.cost_micros, month])?;
-            for e in events {
-                insert_event(tx, &c.task_id, e, &now)?;
-            }
-            let cancel_requested = tx
-                .prepare_cached("SELECT cancel_requested FROM tasks WHERE id = ?1")?
-                .query_row([&c.task_id], |r| r.get(0))?;
-            Ok(Charged {
-                budgets: budgets_tx(tx, &c.agent_id, &month)?,
-                cancel_requested,
-            })
-        })
+        self.write(|tx| charge_tx(tx, c, at, events))
     }
 
     fn end_run(&self, end: &RunEnd, audit: &AuditEntry) -> Result<RunEnded, StoreError> {
         self.write(|tx| {
+            if let Some((charge, events)) = &end.charge {
+                charge_tx(tx, charge, crate::domain::now(), events)?;
+            }
             let now = format_time(&crate::domain::now());
             let task = read_task(tx, &end.task_id)?;
             let parent_before = match task.parent_id.as_deref() {
@@ -623,4 +551,87 @@ fn unread_messages(
     }
     out.reverse();
     Ok(out)
+}
+
+/// Records a model call's usage and charges it (see [`RunRepo::charge`]), in `tx`.
+fn charge_tx(
+    tx: &Connection,
+    c: &Charge,
+    at: DateTime<Utc>,
+    events: &[NewTaskEvent],
+) -> Result<Charged, StoreError> {
+    let month = budget_month(at);
+    let now = format_time(&at);
+    tx.prepare_cached(
+        "INSERT INTO usage_records (id, agent_id, task_id, provider_kind, model, \
+         input_tokens, output_tokens, cost_micros, created_at, run_id, provider_id, \
+         cache_read_tokens, cache_write_tokens, priced) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        uuid::Uuid::now_v7().to_string(),
+        c.agent_id,
+        c.task_id,
+        c.provider_kind,
+        c.model,
+        c.input_tokens,
+        c.output_tokens,
+        c.cost_micros,
+        now,
+        c.run_id,
+        c.provider_id,
+        c.cache_read_tokens,
+        c.cache_write_tokens,
+        c.priced,
+    ])?;
+    tx.prepare_cached(
+        "UPDATE runs SET turns = turns + 1, input_tokens = input_tokens + ?2, \
+         output_tokens = output_tokens + ?3, cache_read_tokens = cache_read_tokens + ?4, \
+         cache_write_tokens = cache_write_tokens + ?5, cost_micros = cost_micros + ?6, \
+         provider_kind = ?7, model = ?8 WHERE id = ?1",
+    )?
+    .execute(params![
+        c.run_id,
+        c.input_tokens,
+        c.output_tokens,
+        c.cache_read_tokens,
+        c.cache_write_tokens,
+        c.cost_micros,
+        c.provider_kind,
+        c.model
+    ])?;
+    tx.prepare_cached(
+        "UPDATE tasks SET num_turns = num_turns + 1, input_tokens = input_tokens + ?2, \
+         output_tokens = output_tokens + ?3, cost_micros = cost_micros + ?4, \
+         updated_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        c.task_id,
+        c.input_tokens,
+        c.output_tokens,
+        c.cost_micros,
+        now
+    ])?;
+    tx.prepare_cached(
+        "UPDATE agents SET spent_this_month_micros = ?2 + \
+         CASE WHEN spent_month = ?3 THEN spent_this_month_micros ELSE 0 END, \
+         spent_month = ?3 WHERE id = ?1",
+    )?
+    .execute(params![c.agent_id, c.cost_micros, month])?;
+    tx.prepare_cached(
+        "UPDATE workspace SET spent_this_month_micros = ?1 + \
+         CASE WHEN spent_month = ?2 THEN spent_this_month_micros ELSE 0 END, \
+         spent_month = ?2 WHERE id = 1",
+    )?
+    .execute(params![c.cost_micros, month])?;
+    for e in events {
+        insert_event(tx, &c.task_id, e, &now)?;
+    }
+    let cancel_requested = tx
+        .prepare_cached("SELECT cancel_requested FROM tasks WHERE id = ?1")?
+        .query_row([&c.task_id], |r| r.get(0))?;
+    Ok(Charged {
+        budgets: budgets_tx(tx, &c.agent_id, &month)?,
+        cancel_requested,
+    })
 }
