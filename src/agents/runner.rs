@@ -831,10 +831,7 @@ fn prepare(
         max_depth: config.max_delegation_depth,
         thread_id,
     };
-    let check = (
-        env.task.cancel_requested,
-        scope.store.budgets(&env.agent.id)?,
-    );
+    let check = (env.task.cancel_requested, context.budgets);
     Ok(Ok(Setup {
         access,
         model,

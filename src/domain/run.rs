@@ -137,9 +137,6 @@ pub struct RunEnd {
 pub struct Started {
     pub task: Task,
     pub agent: Agent,
-    /// True when this attempt had started before and was interrupted (crash, lost lease):
-    /// the run starts over.
-    pub resumed: bool,
     /// Runs of this attempt before this one (each interrupted).
     pub previous_runs: i64,
 }

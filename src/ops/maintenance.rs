@@ -62,20 +62,13 @@ async fn hook_event_retention(
     state: web::Data<AppState>,
     ctx: JobContext,
 ) -> Result<(), JobFailure> {
-    use crate::domain::TenantStatus;
     use crate::domain::hook_event::RetentionPolicy;
     let settings = &state.settings.hook_events;
     let policy = RetentionPolicy {
         max_rows: settings.max_rows_per_tenant,
         max_age: chrono::Duration::days(i64::from(settings.max_age_days)),
     };
-    let tenants: Vec<_> = state
-        .directory
-        .all()
-        .values()
-        .filter(|t| t.status == TenantStatus::Active)
-        .map(|t| t.id)
-        .collect();
+    let tenants = state.directory.active_ids();
     let cancel = ctx.cancel.clone();
     let deleted = crate::store::blocking(move || {
         Ok(crate::services::hook_events::enforce_retention_for(

@@ -67,13 +67,7 @@ async fn sweep_runs(
     state: web::Data<AppState>,
     ctx: crate::queue::JobContext,
 ) -> Result<(), crate::queue::JobFailure> {
-    let tenants: Vec<TenantId> = state
-        .directory
-        .all()
-        .values()
-        .filter(|t| t.status == crate::domain::TenantStatus::Active)
-        .map(|t| t.id)
-        .collect();
+    let tenants = state.directory.active_ids();
     let cancel = ctx.cancel.clone();
     let handed = crate::store::blocking(move || {
         Ok(crate::agents::sweep::sweep(

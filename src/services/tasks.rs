@@ -254,7 +254,7 @@ pub(crate) fn after_change(scope: &Scope, task: &Task) {
         scope.wake(std::slice::from_ref(task));
     }
     if let Some(parent) = task.parent_id.as_deref()
-        && (task.status.is_finished())
+        && task.status.is_finished()
     {
         wake_parent(scope, parent);
     }

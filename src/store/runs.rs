@@ -93,8 +93,6 @@ pub trait RunRepo {
         messages: u32,
         board: u32,
     ) -> Result<RunContext, StoreError>;
-    /// The budgets that apply to an agent, with this month's spend.
-    fn budgets(&self, agent_id: &str) -> Result<Budgets, StoreError>;
     /// Records a model call's usage and charges it to the run, task, agent and tenant;
     /// returns the budgets after the charge.
     /// `events` (the turn's steps) are appended to the task's log with it. Reads back, in the

@@ -52,6 +52,16 @@ impl TenantDirectory {
         self.read().by_slug.clone()
     }
 
+    /// The ids of the active tenants (what background work goes over).
+    pub fn active_ids(&self) -> Vec<TenantId> {
+        self.read()
+            .by_slug
+            .values()
+            .filter(|t| t.status == TenantStatus::Active)
+            .map(|t| t.id)
+            .collect()
+    }
+
     pub fn generation(&self) -> Option<i64> {
         self.read().generation
     }

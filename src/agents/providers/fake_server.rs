@@ -118,7 +118,10 @@ impl FakeLlm {
     pub fn scripted_with_fallback(replies: Vec<FakeReply>, fallback: FakeReply) -> Self {
         let queue = Mutex::new(std::collections::VecDeque::from(replies));
         Self::start(move |_| {
-            let next = queue.lock().expect("the queue's lock").pop_front();
+            let next = queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop_front();
             next.unwrap_or_else(|| fallback.clone())
         })
     }
@@ -164,7 +167,7 @@ impl FakeLlm {
         self.shared
             .requests
             .lock()
-            .expect("the record's lock")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -210,7 +213,7 @@ async fn answer(
         shared
             .requests
             .lock()
-            .expect("the record's lock")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(request);
     }
     if !reply.delay.is_zero() {

@@ -153,7 +153,6 @@ impl RunRepo for SqliteTenantStore {
             Ok(RunStart::Started(Box::new(Started {
                 task: read_task(tx, &run.task_id)?,
                 agent: read_agent(tx, &run.agent_id)?.ok_or(StoreError::NotFound)?,
-                resumed,
                 previous_runs,
             })))
         })
@@ -161,14 +160,6 @@ impl RunRepo for SqliteTenantStore {
 
     fn agent_runnable(&self, agent_id: &str) -> Result<bool, StoreError> {
         agent_runnable_tx(&*self.read()?, agent_id)
-    }
-
-    fn budgets(&self, agent_id: &str) -> Result<Budgets, StoreError> {
-        budgets_tx(
-            &*self.read()?,
-            agent_id,
-            &budget_month(crate::domain::now()),
-        )
     }
 
     fn charge(
