@@ -43,6 +43,8 @@ pub struct Metrics {
     /// Tenant database writes and the commits that carried them (group commit).
     store_writes: IntCounter,
     store_commits: IntCounter,
+    /// WAL checkpoints of tenant databases, by where they ran (`background`, `inline`).
+    store_checkpoints: IntCounterVec,
     store_sync: std::sync::Mutex<()>,
     ws_connections: IntGauge,
     ws_connections_by_tenant: IntGaugeVec,
@@ -95,6 +97,14 @@ impl Metrics {
             "store_commits_total",
             "Commits on tenant databases; writes / commits is the mean group-commit size",
         )?;
+        let store_checkpoints = IntCounterVec::new(
+            Opts::new(
+                "store_checkpoints_total",
+                "WAL checkpoints of tenant databases: by the background thread, or inline by a \
+                 commit that finished one or found the log too long",
+            ),
+            &["where"],
+        )?;
         let ws_connections =
             IntGauge::new("ws_connections", "Open WebSocket connections (GET /api/ws)")?;
         let ws_connections_by_tenant = IntGaugeVec::new(
@@ -134,6 +144,7 @@ impl Metrics {
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(store_writes.clone()))?;
         registry.register(Box::new(store_commits.clone()))?;
+        registry.register(Box::new(store_checkpoints.clone()))?;
         registry.register(Box::new(ws_connections.clone()))?;
         registry.register(Box::new(ws_connections_by_tenant.clone()))?;
         registry.register(Box::new(ws_events_sent.clone()))?;
@@ -161,6 +172,7 @@ impl Metrics {
             rate_limited,
             store_writes,
             store_commits,
+            store_checkpoints,
             store_sync: std::sync::Mutex::new(()),
             ws_connections,
             ws_connections_by_tenant,
@@ -263,6 +275,14 @@ impl Metrics {
             .inc_by(totals.writes.saturating_sub(self.store_writes.get()));
         self.store_commits
             .inc_by(totals.commits.saturating_sub(self.store_commits.get()));
+        let checkpoints = crate::store::sqlite::checkpoint_totals();
+        for (place, total) in [
+            ("background", checkpoints.background),
+            ("inline", checkpoints.inline),
+        ] {
+            let counter = self.store_checkpoints.with_label_values(&[place]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))

@@ -41,6 +41,11 @@ impl SqliteManager {
         Ok(conn)
     }
 
+    /// Another manager of the same file, with the same settings.
+    pub fn sibling(&self) -> Self {
+        Self::new(&self.path, self.busy_timeout)
+    }
+
     /// Makes `conn` (a connection to the same file) the pool's first connection.
     pub fn with_preopened(self, conn: Connection) -> Self {
         *self.preopened.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);

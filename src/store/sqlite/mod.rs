@@ -5,6 +5,7 @@ mod api_tokens;
 mod audit;
 mod board;
 mod chat;
+mod checkpoint;
 mod connection;
 mod data_keys;
 mod hook_events;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use scheduled_thread_pool::ScheduledThreadPool;
 
+pub use checkpoint::{CheckpointTotals, checkpoint_totals};
 pub use connection::{SqliteManager, SqlitePool, write_tx};
 pub use registry::SqliteRegistry;
 pub use tenants::SqliteTenantDatabases;

@@ -110,7 +110,8 @@ impl RunRepo for SqliteTenantStore {
             if !agent_runnable_tx(tx, &agent.id)? {
                 return Ok(RunStart::Skipped("the agent has no provider"));
             }
-            let now = format_time(&crate::domain::now());
+            let at = crate::domain::now();
+            let now = format_time(&at);
             let previous_runs: i64 = tx
                 .prepare_cached("SELECT COUNT(*) FROM runs WHERE task_id = ?1 AND attempt = ?2")?
                 .query_row(params![run.task_id, run.attempt], |r| r.get(0))?;
@@ -150,9 +151,20 @@ impl RunRepo for SqliteTenantStore {
                 &now,
             )?;
             super::audit::append(tx, super::audit::AuditTable::Tenant, audit)?;
+            // The rows as just written (no trigger changes a task that starts running, nor
+            // its agent): reading them back would hold the writer longer.
+            let mut task = task;
+            task.status = TaskStatus::Running;
+            task.started_at.get_or_insert(at);
+            task.status_reason = None;
+            task.error_code = None;
+            task.updated_at = at;
+            let mut agent = agent;
+            agent.status = AgentStatus::Running;
+            agent.updated_at = at;
             Ok(RunStart::Started(Box::new(Started {
-                task: read_task(tx, &run.task_id)?,
-                agent: read_agent(tx, &run.agent_id)?.ok_or(StoreError::NotFound)?,
+                task,
+                agent,
                 previous_runs,
             })))
         })

@@ -110,13 +110,13 @@ impl Writer {
         self.arriving.fetch_sub(1, Ordering::SeqCst);
 
         let (conn, batch) = state.begin(&self.manager)?;
-        let outcome = match conn.execute_batch("SAVEPOINT write") {
+        let outcome = match run(conn, "SAVEPOINT write") {
             Ok(()) => panic::catch_unwind(AssertUnwindSafe(|| f(conn))),
             Err(e) => Ok(Err(e.into())),
         };
         let kept = matches!(outcome, Ok(Ok(_)));
         let closed = if kept {
-            conn.execute_batch("RELEASE write")
+            run(conn, "RELEASE write")
         } else {
             conn.execute_batch("ROLLBACK TO write; RELEASE write")
         };
@@ -140,7 +140,12 @@ impl Writer {
             // A write that failed has nothing in the batch to wait for.
             if kept { batch.wait() } else { Ok(()) }
         } else {
-            state.finish(broken)
+            let (batch, r) = state.finish(broken);
+            drop(state);
+            // Waking the batch's writers after letting go of the writer: a woken thread may
+            // take this one's CPU, and must not do so while it holds every other write back.
+            batch.settle(r.clone());
+            r
         };
         match outcome {
             Ok(Ok(value)) => committed.map(|()| value),
@@ -150,17 +155,27 @@ impl Writer {
     }
 }
 
+/// Runs one of the writer's fixed statements from the connection's statement cache:
+/// `execute_batch` would parse it again on every write.
+fn run(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 impl State {
     /// The connection, with a transaction open on it.
     fn begin(&mut self, manager: &SqliteManager) -> Result<(&Connection, Arc<Batch>), StoreError> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
-            empty => empty.insert(manager.open()?),
+            empty => {
+                let mut conn = manager.open()?;
+                super::checkpoint::hand_off(&mut conn, manager.sibling())?;
+                empty.insert(conn)
+            }
         };
         let batch = match &self.open {
             Some((batch, _)) => batch.clone(),
             None => {
-                conn.execute_batch("BEGIN IMMEDIATE")?;
+                run(conn, "BEGIN IMMEDIATE")?;
                 let batch = Arc::new(Batch::default());
                 self.open = Some((batch.clone(), 0));
                 batch
@@ -181,18 +196,18 @@ impl State {
     }
 
     /// Ends the open transaction: commits it, or rolls it back when `broken` says it cannot
-    /// be kept, and tells every write it holds.
-    fn finish(&mut self, broken: Option<StoreError>) -> Result<(), StoreError> {
+    /// be kept. Returns the batch of writes it held, for the caller to settle with the
+    /// outcome once it let go of the writer.
+    fn finish(&mut self, broken: Option<StoreError>) -> (Arc<Batch>, Result<(), StoreError>) {
         let Some((batch, writes)) = self.open.take() else {
-            return Ok(());
+            return (Arc::default(), Ok(()));
         };
         let Some(conn) = &self.conn else {
             let gone = StoreError::Unavailable("the writer connection is gone".into());
-            batch.settle(Err(gone.clone()));
-            return Err(gone);
+            return (batch, Err(gone));
         };
         let outcome = match broken {
-            None => conn.execute_batch("COMMIT").map_err(StoreError::from),
+            None => run(conn, "COMMIT").map_err(StoreError::from),
             Some(e) => Err(e),
         };
         if outcome.is_ok() {
@@ -218,8 +233,7 @@ impl State {
                 self.conn = None;
             }
         }
-        batch.settle(outcome.clone());
-        outcome
+        (batch, outcome)
     }
 }
 
