@@ -26,3 +26,10 @@ pub mod tenancy;
 
 /// The version of this build, as shown by `agenthq version` and `GET /version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// mimalloc rather than the C library's allocator: the server allocates on many threads at
+/// once (request handlers, the blocking pool, the queue's workers); glibc's malloc and free
+/// took about a fifth of the CPU samples of agent runs under load (`perf`, benches/runs.rs).
+/// Set here, in the library, so tests and benchmarks measure what ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -5,8 +5,9 @@
 //! 2. Find the tenants with queued jobs by skipping through the claim index (one seek per
 //!    tenant, however many jobs each has) and drop those at their running cap.
 //! 3. For each tenant, walk its priority levels highest first (one seek per level) and, in
-//!    each, its due jobs oldest first (a range of the covering index), skipping jobs whose
-//!    concurrency key is at its limit, until it has its share.
+//!    each, its due jobs oldest first (a range of the covering index), passing the jobs whose
+//!    concurrency key is at its limit (one seek past a key's jobs due at the same time),
+//!    until it has its share.
 //! 4. Round-robin: every tenant's best job before any tenant's second, each round ordered by
 //!    priority then due time. A tenant with 100,000 due jobs thus delays another tenant's
 //!    single job by no claim at all: both are in the first round.
@@ -23,9 +24,11 @@ use crate::queue::QueueError;
 use crate::queue::job::{Job, JobState};
 use crate::queue::store::ClaimRequest;
 
-/// Jobs a tenant's scan may skip (concurrency key at its limit) beyond four per job wanted.
-/// NOTE: bounds the cost of a tenant with many queued jobs behind one busy key; jobs behind
-/// more skipped ones than this wait until the key's jobs drain.
+/// Seeks a tenant's scan may spend passing jobs whose concurrency key is at its limit, beyond
+/// four per job wanted. One seek passes every job of a key due at the same time (a batch
+/// enqueued at once: the tasks of an agent whose provider was just set), so a deep queue of a
+/// few busy keys costs a claim a few seeks. NOTE: bounds the cost of a tenant whose due jobs
+/// alternate between busy keys; jobs behind more of those than this wait until they drain.
 const SKIP_BUDGET: usize = 256;
 
 // The claim's queries. `INDEXED BY` makes a schema change that breaks their index an error
@@ -43,7 +46,14 @@ pub(super) const NEXT_PRIORITY: &str = "SELECT priority FROM jobs INDEXED BY job
 pub(super) const DUE_IN_LEVEL: &str =
     "SELECT id, run_at, concurrency_key, concurrency_limit FROM jobs INDEXED BY jobs_queued
      WHERE state = 'queued' AND tenant = ?1 AND priority = ?2 AND run_at <= ?3
-     ORDER BY run_at";
+     ORDER BY run_at, concurrency_key";
+/// The rest of a level after the jobs of one key due at one time: the index keeps those
+/// together, so one seek passes all of them.
+pub(super) const DUE_IN_LEVEL_AFTER: &str =
+    "SELECT id, run_at, concurrency_key, concurrency_limit FROM jobs INDEXED BY jobs_queued
+     WHERE state = 'queued' AND tenant = ?1 AND priority = ?2 AND run_at <= ?3
+       AND (run_at, concurrency_key) > (?4, ?5)
+     ORDER BY run_at, concurrency_key";
 
 pub(super) fn claim(
     tx: &Transaction<'_>,
@@ -182,6 +192,7 @@ fn due_jobs_of_tenant(
 ) -> Result<VecDeque<Candidate>, QueueError> {
     let mut next_level = tx.prepare_cached(NEXT_PRIORITY)?;
     let mut due_in_level = tx.prepare_cached(DUE_IN_LEVEL)?;
+    let mut due_after = tx.prepare_cached(DUE_IN_LEVEL_AFTER)?;
     let mut picked = VecDeque::with_capacity(want);
     let mut picked_per_key: HashMap<String, u32> = HashMap::new();
     let mut skip_budget = SKIP_BUDGET.saturating_add(want.saturating_mul(4));
@@ -195,28 +206,40 @@ fn due_jobs_of_tenant(
             break;
         };
         below = i64::from(priority);
-        let mut rows = due_in_level.query(params![tenant, priority, now])?;
-        while let Some(row) = rows.next()? {
-            if let Some(key) = row.get::<_, Option<String>>(2)? {
-                let limit: u32 = row.get(3)?;
-                let taken = picked_per_key.get(&key).copied().unwrap_or(0);
-                if running.of_key(tenant, &key).saturating_add(taken) >= limit {
-                    skip_budget = skip_budget.saturating_sub(1);
-                    if skip_budget == 0 {
-                        break 'levels;
-                    }
-                    continue;
+        // Where the scan of this level goes on from: after the jobs of a busy key.
+        let mut after: Option<(i64, String)> = None;
+        'seeks: loop {
+            let mut rows = match &after {
+                None => due_in_level.query(params![tenant, priority, now])?,
+                Some((run_at, key)) => {
+                    due_after.query(params![tenant, priority, now, run_at, key])?
                 }
-                *picked_per_key.entry(key).or_default() += 1;
+            };
+            while let Some(row) = rows.next()? {
+                let run_at: i64 = row.get(1)?;
+                if let Some(key) = row.get::<_, Option<String>>(2)? {
+                    let limit: u32 = row.get(3)?;
+                    let taken = picked_per_key.get(&key).copied().unwrap_or(0);
+                    if running.of_key(tenant, &key).saturating_add(taken) >= limit {
+                        skip_budget = skip_budget.saturating_sub(1);
+                        if skip_budget == 0 {
+                            break 'levels;
+                        }
+                        after = Some((run_at, key));
+                        continue 'seeks;
+                    }
+                    *picked_per_key.entry(key).or_default() += 1;
+                }
+                picked.push_back(Candidate {
+                    id: row.get(0)?,
+                    priority,
+                    run_at,
+                });
+                if picked.len() >= want {
+                    break 'levels;
+                }
             }
-            picked.push_back(Candidate {
-                id: row.get(0)?,
-                priority,
-                run_at: row.get(1)?,
-            });
-            if picked.len() >= want {
-                break 'levels;
-            }
+            break;
         }
     }
     Ok(picked)

@@ -102,6 +102,10 @@ fn the_claim_queries_seek_through_indexes_instead_of_scanning() {
         (claim::NEXT_TENANT, vec!["a"]),
         (claim::NEXT_PRIORITY, vec!["a", "5"]),
         (claim::DUE_IN_LEVEL, vec!["a", "5", "1000"]),
+        (
+            claim::DUE_IN_LEVEL_AFTER,
+            vec!["a", "5", "1000", "900", "agent:1"],
+        ),
     ] {
         let plan = f.store.query_plan(sql, rusqlite::params_from_iter(params));
         assert!(
@@ -175,4 +179,37 @@ fn a_concurrency_key_runs_one_job_at_a_time_per_tenant() {
 
     f.finish(first, FinishOutcome::Succeeded);
     assert_eq!(ids(&f.claim(100)), [second]);
+}
+
+#[test]
+fn busy_keys_with_deep_batches_do_not_hide_the_keys_behind_them() {
+    // 400 agents' tasks queued at once (a provider was just set): every job is due at the
+    // same time, so the claim index holds each key's jobs together, 20 per key. One job per
+    // key runs; a claim must still find every key with room, however many jobs of busy keys
+    // come first.
+    let f = fixture();
+    let keys: Vec<String> = (0..400).map(|k| format!("agent:{k:03}")).collect();
+    f.enqueue(
+        keys.iter()
+            .flat_map(|key| {
+                (0..20).map(move |_| JobSpec::new("noop").tenant("t").concurrency_key(key))
+            })
+            .collect(),
+    );
+    let first = f.claim(200);
+    assert_eq!(first.len(), 200);
+    let second = f.claim(200);
+    assert_eq!(
+        second.len(),
+        200,
+        "the keys behind 200 busy ones were not reached"
+    );
+    let mut keys_claimed: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .filter_map(|j| j.concurrency_key.clone())
+        .collect();
+    keys_claimed.sort();
+    assert_eq!(keys_claimed, keys, "one job of every key, none twice");
+    assert!(f.claim(1000).is_empty());
 }
