@@ -2,6 +2,7 @@
 //! through, the prompt they are given, and the runner that drives a task's tool loop as a
 //! `run_task` job, with budgets, usage and durable delegation.
 
+pub mod budget_gate;
 pub mod dispatch;
 pub mod pricing;
 pub mod prompt;

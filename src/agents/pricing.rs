@@ -69,6 +69,14 @@ pub fn cost_micros(price: ModelPrice, usage: &Usage) -> i64 {
     micros.ceil() as i64
 }
 
+/// The most a call can cost with at most `input_tokens` in (priced as cache writes, the
+/// dearest input) and `output_tokens` out, micro-dollars.
+pub fn upper_bound_micros(price: ModelPrice, input_tokens: u64, output_tokens: u64) -> i64 {
+    let micros = price.input_per_mtok * CACHE_WRITE_FACTOR * input_tokens as f64
+        + price.output_per_mtok * output_tokens as f64;
+    micros.ceil() as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

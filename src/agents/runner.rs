@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::budget_gate::{self, Admission, BudgetGates};
 use super::dispatch::RunJob;
 use super::prompt::{self, PromptInput};
 use super::providers::{
@@ -29,7 +30,7 @@ use crate::config::AgentsConfig;
 use crate::domain::TenantId;
 use crate::domain::agent::Agent;
 use crate::domain::provider::ProviderAccess;
-use crate::domain::run::{Charge, NewRun, RunEnd, RunOutcome, RunStart};
+use crate::domain::run::{BudgetScope, Charge, NewRun, RunEnd, RunOutcome, RunStart, budget_month};
 use crate::domain::task::{NewTaskEvent, Task};
 use crate::queue::{JobContext, JobFailure};
 use crate::realtime::{EventBus, Topic};
@@ -47,6 +48,8 @@ pub struct Runtime {
     pub http: reqwest::Client,
     pub config: AgentsConfig,
     pub metrics: Arc<crate::ops::run_metrics::RunMetrics>,
+    /// Admits model calls against budgets across the runs of this process.
+    pub gates: Arc<BudgetGates>,
 }
 
 /// Where a run's time went: waiting for the model, over how many calls.
@@ -61,6 +64,8 @@ struct RunClock {
     check: Option<(bool, crate::domain::run::Budgets)>,
     /// The last call's charge, left for the end to write.
     charge: Option<(Charge, Vec<NewTaskEvent>)>,
+    /// The last call's place at its budgets' gates, let go once its charge is written.
+    admission: Option<Admission>,
 }
 
 /// How a run ended, before it is written.
@@ -77,6 +82,18 @@ struct Ending {
 }
 
 impl Ending {
+    /// A budget is used up: the run stops before its next call and the agent pauses.
+    fn budget_exceeded(which: BudgetScope) -> Self {
+        let message = match which {
+            BudgetScope::Agent => "the agent's monthly budget is used up",
+            BudgetScope::Tenant => "the organisation's monthly budget is used up",
+        };
+        let mut ending = Ending::failed("BUDGET_EXCEEDED", message);
+        ending.outcome = RunOutcome::BudgetExceeded;
+        ending.pause_agent = true;
+        ending
+    }
+
     fn new(outcome: RunOutcome, result: Option<String>) -> Self {
         Self {
             outcome,
@@ -274,7 +291,9 @@ impl Runtime {
             }
         };
         let outcome = ending.outcome;
-        self.end(&scope, &steps, &run, ending, started).await?;
+        let admission = clock.admission.take();
+        self.end(&scope, &steps, &run, ending, started, admission)
+            .await?;
         self.metrics.run_ended(
             outcome.as_str(),
             entered.elapsed(),
@@ -323,6 +342,7 @@ impl Runtime {
         run: &NewRun,
         ending: Ending,
         started: Instant,
+        admission: Option<Admission>,
     ) -> Result<(), JobFailure> {
         let result_event = steps.step(
             "result",
@@ -369,6 +389,9 @@ impl Runtime {
             Ok(ended)
         })
         .await?;
+        if let (Some(admission), Some(budgets)) = (admission, &ended.budgets) {
+            admission.charged(budgets);
+        }
         scope.publish_value("task.updated", &ended.task);
         if let Some(agent) = &ended.agent {
             publish_status(scope, agent);
@@ -430,19 +453,31 @@ impl Runtime {
                 ));
             }
             if let Some(which) = budgets.exhausted() {
-                let message = match which {
-                    crate::domain::run::BudgetScope::Agent => {
-                        "the agent's monthly budget is used up"
-                    }
-                    crate::domain::run::BudgetScope::Tenant => {
-                        "the organisation's monthly budget is used up"
-                    }
-                };
-                let mut ending = Ending::failed("BUDGET_EXCEEDED", message);
-                ending.outcome = RunOutcome::BudgetExceeded;
-                ending.pause_agent = true;
-                return Ok(ending);
+                return Ok(Ending::budget_exceeded(which));
             }
+            // Other runs of the tenant may be calling too: the gates admit this call only if
+            // it cannot take the spend past a budget by more than one call.
+            let admission = if budgets.agent_budget.is_some() || budgets.tenant_budget.is_some() {
+                let price = pricing::price_of(access.kind, &access.prices, &model);
+                let month = budget_month(crate::domain::now());
+                let call = budget_gate::Call {
+                    tenant: scope.tenant,
+                    agent_id: &agent.id,
+                    month: &month,
+                    budgets: &budgets,
+                    reservation: budget_gate::reservation(&request, price),
+                };
+                let admitted = tokio::select! {
+                    a = self.gates.admit(&call) => a,
+                    _ = ctx.cancel.cancelled() => return Err(LoopError::Stopped),
+                };
+                match admitted {
+                    Ok(admission) => Some(admission),
+                    Err(which) => return Ok(Ending::budget_exceeded(which)),
+                }
+            } else {
+                None
+            };
 
             let sink_steps = steps.clone();
             let sink = move |delta: Delta| match delta {
@@ -528,8 +563,16 @@ impl Runtime {
                 .map_err(|e| LoopError::Retry(e.to_string()))?
             };
             match charged {
-                Ok(charged) => clock.check = Some((charged.cancel_requested, charged.budgets)),
-                Err(deferred) => clock.charge = Some(deferred),
+                Ok(charged) => {
+                    if let Some(admission) = admission {
+                        admission.charged(&charged.budgets);
+                    }
+                    clock.check = Some((charged.cancel_requested, charged.budgets));
+                }
+                Err(deferred) => {
+                    clock.charge = Some(deferred);
+                    clock.admission = admission;
+                }
             }
             let Some((results, finish, events)) = tools else {
                 return self.unfinished(scope, &task, last_text).await;

@@ -149,6 +149,8 @@ pub struct RunEnded {
     /// Tasks that became runnable because of this end: the parent whose last subtask this
     /// was, or the task itself when its subtasks had all finished before it ended.
     pub woken: Vec<Task>,
+    /// The budgets as the end's charge left them (when it carried one).
+    pub budgets: Option<Budgets>,
 }
 
 /// A finished subtask, as its parent's next run reads it.

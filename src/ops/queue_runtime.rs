@@ -54,6 +54,7 @@ pub fn handlers(state: &web::Data<AppState>) -> HandlerRegistry {
         http: state.llm_http.clone(),
         config: state.settings.agents.clone(),
         metrics: state.metrics.runs.clone(),
+        gates: Arc::default(),
     });
     handlers.register(RUN_TASK, handler_fn(move |ctx| runtime.clone().handle(ctx)));
     let s = state.clone();

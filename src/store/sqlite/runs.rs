@@ -185,9 +185,12 @@ impl RunRepo for SqliteTenantStore {
 
     fn end_run(&self, end: &RunEnd, audit: &AuditEntry) -> Result<RunEnded, StoreError> {
         self.write(|tx| {
-            if let Some((charge, events)) = &end.charge {
-                charge_tx(tx, charge, crate::domain::now(), events)?;
-            }
+            let budgets = match &end.charge {
+                Some((charge, events)) => {
+                    Some(charge_tx(tx, charge, crate::domain::now(), events)?.budgets)
+                }
+                None => None,
+            };
             let now = format_time(&crate::domain::now());
             let task = read_task(tx, &end.task_id)?;
             let parent_before = match task.parent_id.as_deref() {
@@ -209,6 +212,7 @@ impl RunRepo for SqliteTenantStore {
                     task,
                     agent: read_agent(tx, &end.agent_id)?,
                     woken: Vec::new(),
+                    budgets,
                 });
             }
             if task.status == TaskStatus::Running {
@@ -313,6 +317,7 @@ impl RunRepo for SqliteTenantStore {
                 task: read_task(tx, &task.id)?,
                 agent: read_agent(tx, &end.agent_id)?,
                 woken,
+                budgets,
             })
         })
     }

@@ -316,6 +316,59 @@ async fn an_exhausted_budget_stops_the_run_after_one_call_and_pauses_the_agent()
 }
 
 #[tokio::test]
+async fn runs_of_many_agents_at_once_pass_the_organisations_budget_by_one_call_only() {
+    // Six agents start at once, each run reading the budget before any call was charged.
+    // Each call costs $1; the organisation's budget is 1 cent: one call may cross it, the
+    // others must see that spend and stop.
+    let fake = FakeLlm::start(|_: &FakeRequest| {
+        FakeReply::tool_call("list_agents", json!({})).with_usage(1_000_000, 0)
+    });
+    let app = spawn_app().await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let names = ["a1", "a2", "a3", "a4", "a5", "a6"];
+    for name in names {
+        post(&app, &admin, "/api/agents", json!({ "name": name })).await;
+    }
+    let (status, workspace) = api(
+        &app,
+        &admin,
+        Method::PATCH,
+        "/api/workspace",
+        Some(json!({ "monthly_budget_usd": 0.01 })),
+    )
+    .await;
+    assert!(status.is_success(), "{workspace}");
+    let mut tasks = Vec::new();
+    for name in names {
+        let task = post(
+            &app,
+            &admin,
+            "/api/tasks",
+            json!({ "prompt": "Spend", "assignee": name }),
+        )
+        .await;
+        tasks.push(task["id"].as_str().unwrap().to_string());
+    }
+    // Setting the provider releases every run at once.
+    let mut p = provider(&fake, Api::OpenAi);
+    p["default_model"] = json!("house-model");
+    p["prices"] = json!({ "house-model": { "input_per_mtok": 1.0, "output_per_mtok": 1.0 } });
+    default_provider(&app, &admin, p).await;
+
+    for task in &tasks {
+        let done = wait_for_task(&app, &admin, task, &["failed", "completed"]).await;
+        assert_eq!(done["error_code"], "BUDGET_EXCEEDED", "{done}");
+    }
+    assert_eq!(
+        fake.request_count(),
+        1,
+        "spend may pass the organisation's budget by one call only"
+    );
+    let usage = get(&app, &admin, "/api/usage?group_by=agent").await;
+    assert_eq!(usage["total"]["calls"], 1, "{usage}");
+}
+
+#[tokio::test]
 async fn a_429_with_retry_after_is_waited_out_then_the_run_succeeds() {
     let fake = FakeLlm::scripted(vec![
         FakeReply::status(429).retry_after_secs(1),
