@@ -21,22 +21,30 @@ pub(super) const TASK_COLUMNS: &str = "id, prompt, context, priority, tags, stat
      error_code, run_attempt, depth";
 
 pub(super) fn task_from_row(r: &Row<'_>) -> Result<Task, StoreError> {
-    let tags: String = r.get(4)?;
-    let status: String = r.get(5)?;
-    let time = |i: usize| -> Result<_, StoreError> { parse_time(&r.get::<_, String>(i)?) };
-    let opt_time = |i: usize| -> Result<_, StoreError> {
-        r.get::<_, Option<String>>(i)?
-            .map(|s| parse_time(&s))
-            .transpose()
+    // Columns only parsed are read in place (no `String` each): lists read 50 rows a page.
+    let text = |i: usize| -> Result<Option<&str>, StoreError> {
+        r.get_ref(i)?
+            .as_str_or_null()
+            .map_err(|e| StoreError::Corrupt(format!("task column {i}: {e}")))
     };
+    let required = |i: usize| -> Result<&str, StoreError> {
+        text(i)?.ok_or_else(|| StoreError::Corrupt(format!("task column {i} is null")))
+    };
+    let time = |i: usize| -> Result<_, StoreError> { parse_time(required(i)?) };
+    let opt_time = |i: usize| -> Result<_, StoreError> { text(i)?.map(parse_time).transpose() };
+    let tags = match required(4)? {
+        "[]" => Vec::new(),
+        tags => serde_json::from_str(tags)
+            .map_err(|e| StoreError::Corrupt(format!("task tags: {e}")))?,
+    };
+    let status = required(5)?;
     Ok(Task {
         id: r.get(0)?,
         prompt: r.get(1)?,
         context: r.get(2)?,
         priority: Priority::from_i64(r.get(3)?),
-        tags: serde_json::from_str(&tags)
-            .map_err(|e| StoreError::Corrupt(format!("task tags: {e}")))?,
-        status: TaskStatus::parse(&status)
+        tags,
+        status: TaskStatus::parse(status)
             .ok_or_else(|| StoreError::Corrupt(format!("task status '{status}'")))?,
         cancel_requested: r.get(6)?,
         assignee_id: r.get(7)?,
