@@ -457,7 +457,7 @@ impl Runtime {
             }
             // Other runs of the tenant may be calling too: the gates admit this call only if
             // it cannot take the spend past a budget by more than one call.
-            let admission = if budgets.agent_budget.is_some() || budgets.tenant_budget.is_some() {
+            let admission = if budgets.any() {
                 let price = pricing::price_of(access.kind, &access.prices, &model);
                 let month = budget_month(crate::domain::now());
                 let call = budget_gate::Call {

@@ -62,6 +62,11 @@ pub enum BudgetScope {
 }
 
 impl Budgets {
+    /// Whether any budget limits the spend (else nothing needs checking or reserving).
+    pub fn any(&self) -> bool {
+        self.agent_budget.is_some() || self.tenant_budget.is_some()
+    }
+
     /// The budget that is used up (spent ≥ budget), if any. Checked before every model call,
     /// so spend passes a budget by at most one call.
     pub fn exhausted(&self) -> Option<BudgetScope> {

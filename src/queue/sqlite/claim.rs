@@ -43,13 +43,10 @@ pub(super) const NEXT_TENANT: &str = "SELECT tenant FROM jobs INDEXED BY jobs_qu
 pub(super) const NEXT_PRIORITY: &str = "SELECT priority FROM jobs INDEXED BY jobs_queued
      WHERE state = 'queued' AND tenant = ?1 AND priority < ?2
      ORDER BY priority DESC LIMIT 1";
+/// A level's due jobs from a point on: `(?4, ?5)` is `(i64::MIN, '')` for the whole level, or
+/// the due time and key of a busy key's jobs to pass (the index keeps them together, so one
+/// seek passes all of them).
 pub(super) const DUE_IN_LEVEL: &str =
-    "SELECT id, run_at, concurrency_key, concurrency_limit FROM jobs INDEXED BY jobs_queued
-     WHERE state = 'queued' AND tenant = ?1 AND priority = ?2 AND run_at <= ?3
-     ORDER BY run_at, concurrency_key";
-/// The rest of a level after the jobs of one key due at one time: the index keeps those
-/// together, so one seek passes all of them.
-pub(super) const DUE_IN_LEVEL_AFTER: &str =
     "SELECT id, run_at, concurrency_key, concurrency_limit FROM jobs INDEXED BY jobs_queued
      WHERE state = 'queued' AND tenant = ?1 AND priority = ?2 AND run_at <= ?3
        AND (run_at, concurrency_key) > (?4, ?5)
@@ -192,7 +189,6 @@ fn due_jobs_of_tenant(
 ) -> Result<VecDeque<Candidate>, QueueError> {
     let mut next_level = tx.prepare_cached(NEXT_PRIORITY)?;
     let mut due_in_level = tx.prepare_cached(DUE_IN_LEVEL)?;
-    let mut due_after = tx.prepare_cached(DUE_IN_LEVEL_AFTER)?;
     let mut picked = VecDeque::with_capacity(want);
     let mut picked_per_key: HashMap<String, u32> = HashMap::new();
     let mut skip_budget = SKIP_BUDGET.saturating_add(want.saturating_mul(4));
@@ -206,15 +202,10 @@ fn due_jobs_of_tenant(
             break;
         };
         below = i64::from(priority);
-        // Where the scan of this level goes on from: after the jobs of a busy key.
-        let mut after: Option<(i64, String)> = None;
+        // Where the scan of this level goes on from: its start, then past a busy key's jobs.
+        let mut after: (i64, String) = (i64::MIN, String::new());
         'seeks: loop {
-            let mut rows = match &after {
-                None => due_in_level.query(params![tenant, priority, now])?,
-                Some((run_at, key)) => {
-                    due_after.query(params![tenant, priority, now, run_at, key])?
-                }
-            };
+            let mut rows = due_in_level.query(params![tenant, priority, now, after.0, after.1])?;
             while let Some(row) = rows.next()? {
                 let run_at: i64 = row.get(1)?;
                 if let Some(key) = row.get::<_, Option<String>>(2)? {
@@ -225,7 +216,7 @@ fn due_jobs_of_tenant(
                         if skip_budget == 0 {
                             break 'levels;
                         }
-                        after = Some((run_at, key));
+                        after = (run_at, key);
                         continue 'seeks;
                     }
                     *picked_per_key.entry(key).or_default() += 1;
