@@ -12,7 +12,7 @@ use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
-use super::service::run;
+use super::service::{run, run_json};
 use crate::auth::policy::TenantAction;
 use crate::domain::PageRequest;
 use crate::domain::agent::{
@@ -127,11 +127,11 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
     let (filter, page) = query.get()?.into_inner().parse()?;
-    let page = run(member.scope(&state), move |s| {
-        agents::list(s, &filter, &page)
+    let page = run_json(member.scope(&state), move |s| {
+        agents::list(s, &filter, &page).map(AgentPage::from)
     })
     .await?;
-    json::ok(&AgentPage::from(page))
+    Ok(json::ok_body(page))
 }
 
 /// Creates an agent (members and up).
@@ -313,8 +313,8 @@ pub async fn org(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
-    let chart = run(member.scope(&state), agents::org).await?;
-    json::ok(&chart)
+    let chart = run_json(member.scope(&state), agents::org).await?;
+    Ok(json::ok_body(chart))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
-use super::service::run;
+use super::service::{run, run_json};
 use crate::auth::policy::TenantAction;
 use crate::domain::board::{BoardFilter, BoardItem, BoardItemPage, BoardItemPatch, NewBoardItem};
 use crate::services::board;
@@ -89,8 +89,11 @@ pub async fn list(
         q.limit,
         q.cursor.as_deref(),
     )?;
-    let page = run(member.scope(&state), move |s| board::list(s, filter)).await?;
-    json::ok(&BoardItemPage::from(page))
+    let page = run_json(member.scope(&state), move |s| {
+        board::list(s, filter).map(BoardItemPage::from)
+    })
+    .await?;
+    Ok(json::ok_body(page))
 }
 
 /// Posts an item, as the caller or (with `author_agent`) as one of the tenant's agents.

@@ -11,7 +11,7 @@ use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
-use super::service::run;
+use super::service::{run, run_json};
 use crate::auth::policy::TenantAction;
 use crate::domain::Page;
 use crate::domain::chat::{Message, MessagePatch, NewMessage, Thread};
@@ -94,8 +94,11 @@ pub async fn threads(
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
-    let page = run(member.scope(&state), move |s| chat::threads(s, query)).await?;
-    json::ok(&ThreadPage::from(page))
+    let page = run_json(member.scope(&state), move |s| {
+        chat::threads(s, query).map(ThreadPage::from)
+    })
+    .await?;
+    Ok(json::ok_body(page))
 }
 
 /// A thread's messages, newest first.
@@ -120,8 +123,11 @@ pub async fn messages(
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
     let id = id.into_inner();
-    let page = run(member.scope(&state), move |s| chat::messages(s, &id, query)).await?;
-    json::ok(&MessagePage::from(page))
+    let page = run_json(member.scope(&state), move |s| {
+        chat::messages(s, &id, query).map(MessagePage::from)
+    })
+    .await?;
+    Ok(json::ok_body(page))
 }
 
 /// Sends a message to an agent (in `thread_id`, or a new thread) and asks it to reply: the

@@ -14,7 +14,7 @@ use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
-use super::service::run;
+use super::service::{run, run_json};
 use crate::auth::policy::TenantAction;
 use crate::domain::hook_event::{
     BatchError, BatchLimits, HookEvent, HookEventFilter, HookEventPage, HookEventsReceived,
@@ -186,6 +186,9 @@ pub async fn list(
         q.limit,
         q.cursor.as_deref(),
     )?;
-    let page = run(member.scope(&state), move |s| hook_events::list(s, filter)).await?;
-    json::ok(&HookEventPage::from(page))
+    let page = run_json(member.scope(&state), move |s| {
+        hook_events::list(s, filter).map(HookEventPage::from)
+    })
+    .await?;
+    Ok(json::ok_body(page))
 }

@@ -41,9 +41,19 @@ pub fn respond<T: Serialize + ?Sized>(
     status: StatusCode,
     value: &T,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponseBuilder::new(status)
+    Ok(with_body(status, body(value)?))
+}
+
+/// A response with `status` and `body`, already JSON.
+fn with_body(status: StatusCode, body: Bytes) -> HttpResponse {
+    HttpResponseBuilder::new(status)
         .content_type(ContentType::json())
-        .body(body(value)?))
+        .body(body)
+}
+
+/// 200 with `body`, already JSON.
+pub fn ok_body(body: Bytes) -> HttpResponse {
+    with_body(StatusCode::OK, body)
 }
 
 /// 200 with `value` as its JSON body.

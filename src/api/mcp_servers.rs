@@ -12,7 +12,7 @@ use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
-use super::service::run;
+use super::service::{run, run_json};
 use crate::auth::policy::TenantAction;
 use crate::domain::PageRequest;
 use crate::domain::mcp_server::{
@@ -89,8 +89,11 @@ pub async fn list(
     member.require(TenantAction::Read)?;
     let q = query.get()?.into_inner();
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
-    let page = run(member.scope(&state), move |s| mcp_servers::list(s, page)).await?;
-    json::ok(&McpServerPage::from(page))
+    let page = run_json(member.scope(&state), move |s| {
+        mcp_servers::list(s, page).map(McpServerPage::from)
+    })
+    .await?;
+    Ok(json::ok_body(page))
 }
 
 /// One MCP server.

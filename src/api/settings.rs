@@ -12,7 +12,7 @@ use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
-use super::service::run;
+use super::service::{run, run_json};
 use crate::auth::policy::TenantAction;
 use crate::domain::PageRequest;
 use crate::domain::tool_permission::{
@@ -146,11 +146,11 @@ pub async fn list_tool_permissions(
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let page = run(member.scope(&state), move |s| {
-        settings::tool_permissions(s, &page)
+    let page = run_json(member.scope(&state), move |s| {
+        settings::tool_permissions(s, &page).map(ToolPermissionPage::from)
     })
     .await?;
-    json::ok(&ToolPermissionPage::from(page))
+    Ok(json::ok_body(page))
 }
 
 /// Adds a tool permission to the workspace (admins and owners).

@@ -12,7 +12,7 @@ use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
-use super::service::run;
+use super::service::{run, run_json};
 use crate::auth::policy::TenantAction;
 use crate::domain::Page;
 use crate::domain::task::{Board, BoardColumnItems, NewTask, Task, TaskEvent, TaskPatch};
@@ -110,8 +110,11 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
-    let page = run(member.scope(&state), move |s| tasks::list(s, query)).await?;
-    super::json::ok(&TaskPage::from(page))
+    let page = run_json(member.scope(&state), move |s| {
+        tasks::list(s, query).map(TaskPage::from)
+    })
+    .await?;
+    Ok(json::ok_body(page))
 }
 
 /// Creates a task (members and up).
@@ -158,8 +161,8 @@ pub async fn board(
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
-    let board = run(member.scope(&state), move |s| tasks::board(s, query)).await?;
-    json::ok(&board)
+    let board = run_json(member.scope(&state), move |s| tasks::board(s, query)).await?;
+    Ok(json::ok_body(board))
 }
 
 /// One task.
@@ -321,8 +324,11 @@ pub async fn events(
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
     let id = id.into_inner();
-    let page = run(member.scope(&state), move |s| tasks::events(s, &id, query)).await?;
-    json::ok(&TaskEventPage::from(page))
+    let page = run_json(member.scope(&state), move |s| {
+        tasks::events(s, &id, query).map(TaskEventPage::from)
+    })
+    .await?;
+    Ok(json::ok_body(page))
 }
 
 /// The tasks assigned to an agent, newest first (same filters as `GET /api/tasks`).
@@ -347,9 +353,9 @@ pub async fn agent_tasks(
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
     let agent = id.into_inner();
-    let page = run(member.scope(&state), move |s| {
-        tasks::agent_tasks(s, &agent, query)
+    let page = run_json(member.scope(&state), move |s| {
+        tasks::agent_tasks(s, &agent, query).map(TaskPage::from)
     })
     .await?;
-    json::ok(&TaskPage::from(page))
+    Ok(json::ok_body(page))
 }

@@ -9,7 +9,7 @@ use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
-use super::service::run;
+use super::service::run_json;
 use crate::auth::policy::TenantAction;
 use crate::services::usage::{self, UsageQuery, UsageReport};
 use crate::startup::AppState;
@@ -48,6 +48,6 @@ pub async fn report(
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
     let q = query.get()?.into_inner();
-    let report = run(member.scope(&state), move |s| usage::report(s, q)).await?;
-    json::ok(&report)
+    let report = run_json(member.scope(&state), move |s| usage::report(s, q)).await?;
+    Ok(json::ok_body(report))
 }
