@@ -25,7 +25,8 @@ where
 /// allocated them. Freed on an HTTP worker instead, each allocation went back to its owner
 /// thread's heap through a cross-thread free list, which that thread then had to collect
 /// (measured on `GET /api/tasks?limit=50`: ~9 % of the server's CPU in the allocator's
-/// `_mi_page_free_collect` and free-page search).
+/// `_mi_page_free_collect` and free-page search; server CPU per request, median of three
+/// alternating pairs, 312 → 270 µs).
 pub async fn run_json<T, F>(scope: Scope, f: F) -> Result<Bytes, ApiError>
 where
     F: FnOnce(&Scope) -> Result<T, ServiceError> + Send + 'static,
