@@ -26,6 +26,10 @@ use clap::Parser;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "common/latency.rs"]
+mod latency;
+use latency::Histogram;
+
 #[derive(Parser, Debug)]
 struct Args {
     /// Loopback connections held.
@@ -51,10 +55,6 @@ struct Args {
 /// frame was sent inside the measured window.
 const FRAME: usize = 204;
 const HEADER: usize = 4;
-
-/// Latency histogram: 10 µs buckets up to 10 s.
-const BUCKET_US: u64 = 10;
-const BUCKETS: usize = 1_000_000;
 
 fn now_us() -> u64 {
     SystemTime::now()
@@ -83,27 +83,7 @@ fn runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
 /// What the reader saw of the measured frames.
 struct Received {
     count: AtomicU64,
-    buckets: Vec<AtomicU64>,
-}
-
-impl Received {
-    fn quantile_ms(&self, q: f64) -> f64 {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return ((i as u64 + 1) * BUCKET_US) as f64 / 1000.0;
-            }
-        }
-        f64::NAN
-    }
+    latency: Histogram,
 }
 
 /// Reads frames until the connection closes, recording each measured one's latency.
@@ -124,8 +104,7 @@ async fn read_frames(mut stream: TcpStream, seen: Arc<Received>) {
             if buf[at + HEADER + 8] == 1 {
                 let sent = u64::from_le_bytes(ts);
                 seen.count.fetch_add(1, Ordering::Relaxed);
-                let i = ((now.saturating_sub(sent) / BUCKET_US) as usize).min(BUCKETS);
-                seen.buckets[i].fetch_add(1, Ordering::Relaxed);
+                seen.latency.record(now.saturating_sub(sent));
             }
             at += FRAME;
         }
@@ -140,7 +119,7 @@ fn reader(addr: SocketAddr, connections: usize) -> Result<(), Box<dyn std::error
     let rt = runtime("floor-reader")?;
     let seen = Arc::new(Received {
         count: AtomicU64::new(0),
-        buckets: (0..=BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        latency: Histogram::new(),
     });
     rt.block_on(async {
         let mut tasks = Vec::with_capacity(connections);
@@ -157,8 +136,8 @@ fn reader(addr: SocketAddr, connections: usize) -> Result<(), Box<dyn std::error
     println!(
         "{} {:.2} {:.2}",
         seen.count.load(Ordering::Relaxed),
-        seen.quantile_ms(0.50),
-        seen.quantile_ms(0.99)
+        seen.latency.quantile_ms(0.50),
+        seen.latency.quantile_ms(0.99)
     );
     Ok(())
 }

@@ -117,11 +117,12 @@ impl Writer {
 
         let first = state.open.is_none();
         let (conn, batch) = state.begin(&self.manager)?;
-        let outcome = match if first {
+        let opened = if first {
             Ok(())
         } else {
             run(conn, "SAVEPOINT write")
-        } {
+        };
+        let outcome = match opened {
             Ok(()) => panic::catch_unwind(AssertUnwindSafe(|| f(conn))),
             Err(e) => Ok(Err(e.into())),
         };
@@ -281,6 +282,19 @@ mod tests {
             .unwrap()
     }
 
+    /// The values stored, in order.
+    fn values(manager: &SqliteManager) -> Vec<i64> {
+        manager
+            .open()
+            .unwrap()
+            .prepare("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     fn insert(conn: &Connection, v: i64) -> Result<(), StoreError> {
         conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
         Ok(())
@@ -305,16 +319,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
         writer.write(|c| insert(c, 3)).unwrap();
-        let conn = manager.open().unwrap();
-        let mut rows: Vec<i64> = conn
-            .prepare("SELECT v FROM t ORDER BY v")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        rows.sort();
-        assert_eq!(rows, vec![1, 3]);
+        assert_eq!(values(&manager), vec![1, 3]);
     }
 
     #[test]
@@ -340,15 +345,7 @@ mod tests {
         writer.write(|c| insert(c, 2)).unwrap();
         let err = first.join().unwrap().unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-        let conn = manager.open().unwrap();
-        let rows: Vec<i64> = conn
-            .prepare("SELECT v FROM t ORDER BY v")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(rows, vec![2]);
+        assert_eq!(values(&manager), vec![2]);
     }
 
     #[test]
