@@ -300,6 +300,30 @@ mod tests {
         Ok(())
     }
 
+    /// Starts a write of 1 that holds the writer until another writer waits behind it, then
+    /// ends with `outcome`; returns once that write holds the writer.
+    fn write_until_another_arrives(
+        writer: &Arc<Writer>,
+        outcome: Result<(), StoreError>,
+    ) -> thread::JoinHandle<Result<(), StoreError>> {
+        let first = {
+            let writer = writer.clone();
+            thread::spawn(move || {
+                writer.write(|c| {
+                    insert(c, 1)?;
+                    while writer.arriving.load(Ordering::SeqCst) == 0 {
+                        thread::yield_now();
+                    }
+                    outcome
+                })
+            })
+        };
+        while writer.state.try_lock().is_ok() {
+            thread::yield_now(); // until the first write holds the connection
+        }
+        first
+    }
+
     #[test]
     fn a_write_is_committed_when_it_returns() {
         let (_dir, writer, manager) = writer();
@@ -326,22 +350,8 @@ mod tests {
     fn a_failed_first_write_leaves_the_writes_waiting_behind_it_to_commit() {
         let (_dir, writer, manager) = writer();
         let writer = Arc::new(writer);
-        let first = {
-            let writer = writer.clone();
-            thread::spawn(move || {
-                writer.write(|c| -> Result<(), StoreError> {
-                    insert(c, 1)?;
-                    // Fail only once the second writer waits behind this one.
-                    while writer.arriving.load(Ordering::SeqCst) == 0 {
-                        thread::yield_now();
-                    }
-                    Err(StoreError::Conflict("refused".into()))
-                })
-            })
-        };
-        while writer.state.try_lock().is_ok() {
-            thread::yield_now(); // until the first write holds the connection
-        }
+        let first =
+            write_until_another_arrives(&writer, Err(StoreError::Conflict("refused".into())));
         writer.write(|c| insert(c, 2)).unwrap();
         let err = first.join().unwrap().unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -366,22 +376,7 @@ mod tests {
     fn a_writer_arriving_during_a_write_commits_both() {
         let (_dir, writer, manager) = writer();
         let writer = Arc::new(writer);
-        let first = {
-            let writer = writer.clone();
-            thread::spawn(move || {
-                writer.write(|c| {
-                    insert(c, 1)?;
-                    // Hold the transaction until the second writer waits for it.
-                    while writer.arriving.load(Ordering::SeqCst) == 0 {
-                        thread::yield_now();
-                    }
-                    Ok(())
-                })
-            })
-        };
-        while writer.state.try_lock().is_ok() {
-            thread::yield_now(); // until the first write holds the connection
-        }
+        let first = write_until_another_arrives(&writer, Ok(()));
         let reader = manager.open().unwrap();
         writer
             .write(|c| {
