@@ -25,15 +25,34 @@ thread_local! {
 
 /// `value` as a JSON body.
 pub fn body<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, ApiError> {
+    body_with(|out| serde_json::to_writer(out, value).map_err(ApiError::internal))
+}
+
+/// A JSON body that `write` writes (for bodies assembled from parts that are JSON already).
+pub fn body_with(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), ApiError>,
+) -> Result<Bytes, ApiError> {
     BUFFER.with_borrow_mut(|buffer| {
         buffer.clear();
-        let written = serde_json::to_writer(&mut *buffer, value);
+        let written = write(buffer);
         let bytes = Bytes::copy_from_slice(buffer);
         if buffer.capacity() > KEEP_AT_MOST {
             *buffer = Vec::new();
         }
-        written.map(|()| bytes).map_err(ApiError::internal)
+        written.map(|()| bytes)
     })
+}
+
+/// `items`, each JSON already, as a JSON array.
+pub fn write_array<'a>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'a str>) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.as_bytes());
+    }
+    out.push(b']');
 }
 
 /// A response with `status` and `value` as its JSON body.

@@ -32,7 +32,22 @@ where
     F: FnOnce(&Scope) -> Result<T, ServiceError> + Send + 'static,
     T: Serialize,
 {
-    web::block(move || -> Result<Bytes, ApiError> { super::json::body(&f(&scope)?) })
-        .await
-        .map_err(ApiError::internal)?
+    run_written(scope, f, |value, out| {
+        serde_json::to_writer(out, value).map_err(ApiError::internal)
+    })
+    .await
+}
+
+/// [`run_json`] for results that `write` writes as JSON themselves (see `super::json::body_with`).
+pub async fn run_written<T, F, W>(scope: Scope, f: F, write: W) -> Result<Bytes, ApiError>
+where
+    F: FnOnce(&Scope) -> Result<T, ServiceError> + Send + 'static,
+    W: FnOnce(&T, &mut Vec<u8>) -> Result<(), ApiError> + Send + 'static,
+{
+    web::block(move || -> Result<Bytes, ApiError> {
+        let value = f(&scope)?;
+        super::json::body_with(|out| write(&value, out))
+    })
+    .await
+    .map_err(ApiError::internal)?
 }

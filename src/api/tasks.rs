@@ -12,10 +12,12 @@ use super::json;
 use super::openapi::{ErrorBody, TenantErrors};
 use super::principal::TenantMember;
 use super::routes::{Access, Endpoint, endpoint};
-use super::service::{run, run_json};
+use super::service::{run, run_json, run_written};
 use crate::auth::policy::TenantAction;
 use crate::domain::Page;
-use crate::domain::task::{Board, BoardColumnItems, NewTask, Task, TaskEvent, TaskPatch};
+use crate::domain::task::{
+    Board, BoardColumnItems, ListedTask, NewTask, Task, TaskEvent, TaskPatch,
+};
 use crate::services::tasks::{self, BoardQuery, PageQuery, TaskQuery};
 use crate::startup::AppState;
 
@@ -59,20 +61,43 @@ pub fn endpoints() -> Vec<Endpoint> {
 )]
 pub struct Doc;
 
-/// A page of tasks.
-#[derive(Serialize, ToSchema)]
+/// A page of tasks: what [`write_page`] writes (documentation only).
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct TaskPage {
     pub items: Vec<Task>,
     pub next_cursor: Option<String>,
 }
 
-impl From<Page<Task>> for TaskPage {
-    fn from(p: Page<Task>) -> Self {
-        TaskPage {
-            items: p.items,
-            next_cursor: p.next_cursor,
-        }
+/// A page of tasks as its JSON body (the tasks are JSON already: `ListedTask`).
+fn write_page(page: &Page<ListedTask>, out: &mut Vec<u8>) -> Result<(), ApiError> {
+    out.extend_from_slice(b"{\"items\":");
+    json::write_array(out, page.items.iter().map(ListedTask::json));
+    out.extend_from_slice(b",\"next_cursor\":");
+    serde_json::to_writer(&mut *out, &page.next_cursor).map_err(ApiError::internal)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// The board as its JSON body: each column's count and tasks.
+fn write_board(board: &Board, out: &mut Vec<u8>) -> Result<(), ApiError> {
+    let columns = [
+        ("backlog", &board.backlog),
+        ("in_progress", &board.in_progress),
+        ("review", &board.review),
+        ("done", &board.done),
+    ];
+    for (i, (name, column)) in columns.into_iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"{\"" } else { b",\"" });
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":{\"count\":");
+        out.extend_from_slice(itoa::Buffer::new().format(column.count).as_bytes());
+        out.extend_from_slice(b",\"items\":");
+        json::write_array(out, column.items.iter().map(ListedTask::json));
+        out.push(b'}');
     }
+    out.push(b'}');
+    Ok(())
 }
 
 /// A page of a task's events, oldest first.
@@ -110,9 +135,11 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
-    let page = run_json(member.scope(&state), move |s| {
-        tasks::list(s, query).map(TaskPage::from)
-    })
+    let page = run_written(
+        member.scope(&state),
+        move |s| tasks::list(s, query),
+        write_page,
+    )
     .await?;
     Ok(json::ok_body(page))
 }
@@ -161,7 +188,12 @@ pub async fn board(
 ) -> Result<HttpResponse, ApiError> {
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
-    let board = run_json(member.scope(&state), move |s| tasks::board(s, query)).await?;
+    let board = run_written(
+        member.scope(&state),
+        move |s| tasks::board(s, query),
+        write_board,
+    )
+    .await?;
     Ok(json::ok_body(board))
 }
 
@@ -353,9 +385,11 @@ pub async fn agent_tasks(
     member.require(TenantAction::Read)?;
     let query = query.get()?.into_inner();
     let agent = id.into_inner();
-    let page = run_json(member.scope(&state), move |s| {
-        tasks::agent_tasks(s, &agent, query).map(TaskPage::from)
-    })
+    let page = run_written(
+        member.scope(&state),
+        move |s| tasks::agent_tasks(s, &agent, query),
+        write_page,
+    )
     .await?;
     Ok(json::ok_body(page))
 }

@@ -208,6 +208,36 @@ pub struct Task {
     pub depth: i64,
 }
 
+/// A task as lists send it: the JSON [`Task`] serialises to, written by the store straight
+/// from the task's row (see `store::sqlite::task_json`), and the task's place in lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTask {
+    json: String,
+    key: String,
+}
+
+impl ListedTask {
+    /// `json` is the task's JSON object; `key` its list key, `created_at|id` (the cursor key).
+    pub fn new(json: String, key: String) -> Self {
+        Self { json, key }
+    }
+
+    /// The cursor key: `created_at|id`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Creation time and id: lists are in this order, newest first.
+    pub fn order(&self) -> (&str, &str) {
+        self.key.split_once('|').unwrap_or((&self.key, ""))
+    }
+
+    /// The task's JSON object.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+}
+
 /// `POST /api/tasks`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

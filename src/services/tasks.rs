@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 use super::{Scope, ServiceError};
 use crate::audit::Target;
 use crate::domain::task::{
-    self, BOARD_DEFAULT_LIMIT, BOARD_MAX_LIMIT, Board, Cancellation, IllegalTransition, NewTask,
-    NewTaskEvent, Priority, SearchText, Task, TaskEvent, TaskFilter, TaskPatch, TaskStatus,
+    self, BOARD_DEFAULT_LIMIT, BOARD_MAX_LIMIT, Board, Cancellation, IllegalTransition, ListedTask,
+    NewTask, NewTaskEvent, Priority, SearchText, Task, TaskEvent, TaskFilter, TaskPatch,
+    TaskStatus,
 };
 use crate::domain::time::parse_rfc3339;
 use crate::domain::{Invalid, Page, PageRequest};
@@ -159,7 +160,7 @@ pub fn get(scope: &Scope, id: &str) -> Result<Task, ServiceError> {
 }
 
 /// `GET /api/tasks`: the filters parsed (each bad one a 400 naming it), the assignee resolved.
-pub fn list(scope: &Scope, query: TaskQuery) -> Result<Page<Task>, ServiceError> {
+pub fn list(scope: &Scope, query: TaskQuery) -> Result<Page<ListedTask>, ServiceError> {
     let (mut filter, page) = parse_query(&query)?;
     if let Some(assignee) = query.assignee.as_deref() {
         filter.assignee_id = Some(agent(scope, "assignee", assignee)?);
@@ -173,7 +174,7 @@ pub fn agent_tasks(
     scope: &Scope,
     agent_ref: &str,
     query: TaskQuery,
-) -> Result<Page<Task>, ServiceError> {
+) -> Result<Page<ListedTask>, ServiceError> {
     let (mut filter, page) = parse_query(&query)?;
     let id = scope
         .store

@@ -3,7 +3,9 @@
 
 use super::StoreError;
 use crate::audit::AuditEntry;
-use crate::domain::task::{Board, NewTaskEvent, Priority, Task, TaskEvent, TaskFilter, TaskStatus};
+use crate::domain::task::{
+    Board, ListedTask, NewTaskEvent, Priority, Task, TaskEvent, TaskFilter, TaskStatus,
+};
 use crate::domain::{Page, PageRequest};
 
 /// A task to insert: validated, references resolved to ids, id chosen by the caller (so the
@@ -44,8 +46,11 @@ pub trait TaskRepo {
     /// One task; [`StoreError::NotFound`] when the tenant has none with this id.
     fn task(&self, id: &str) -> Result<Task, StoreError>;
     /// A page of tasks, newest first (keyed on creation time and id).
-    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest)
-    -> Result<Page<Task>, StoreError>;
+    fn list_tasks(
+        &self,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ListedTask>, StoreError>;
     /// The board: per column its count and up to `limit` newest tasks.
     fn task_board(&self, limit: u32) -> Result<Board, StoreError>;
     /// A page of a task's events, oldest first; [`StoreError::NotFound`] for an unknown task.

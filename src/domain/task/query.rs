@@ -1,10 +1,9 @@
 //! What task lists and the board ask for: filters, literal search text, board columns.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{BoardColumn, Priority, Task, TaskStatus};
+use super::{BoardColumn, ListedTask, Priority, TaskStatus};
 use crate::domain::Invalid;
 use crate::domain::text;
 
@@ -75,8 +74,8 @@ pub fn parse_statuses(value: &str) -> Result<Vec<TaskStatus>, Invalid> {
 pub const BOARD_DEFAULT_LIMIT: u32 = 20;
 pub const BOARD_MAX_LIMIT: u32 = 100;
 
-/// `GET /api/tasks/board`: the kanban board.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+/// `GET /api/tasks/board`: the kanban board. (Its JSON is written by `api::tasks`.)
+#[derive(Debug, Clone, Default, PartialEq, ToSchema)]
 pub struct Board {
     /// pending and blocked tasks
     pub backlog: BoardColumnItems,
@@ -99,10 +98,11 @@ impl Board {
 }
 
 /// One column: how many tasks it holds and the newest of them (up to the limit).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, ToSchema)]
 pub struct BoardColumnItems {
     pub count: i64,
-    pub items: Vec<Task>,
+    #[schema(value_type = Vec<super::Task>)]
+    pub items: Vec<ListedTask>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod providers;
 mod registry;
 mod runs;
 mod settings;
+mod task_json;
 mod tasks;
 mod tenants;
 mod writer;

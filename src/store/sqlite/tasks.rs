@@ -4,11 +4,12 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::registry::{format_time, parse_time};
+use super::task_json::listed_from_row;
 use super::tenants::SqliteTenantStore;
 use crate::audit::AuditEntry;
 use crate::domain::task::{
-    Board, BoardColumnItems, NewTaskEvent, Priority, SearchText, Task, TaskEvent, TaskFilter,
-    TaskStatus,
+    Board, BoardColumnItems, ListedTask, NewTaskEvent, Priority, SearchText, Task, TaskEvent,
+    TaskFilter, TaskStatus,
 };
 use crate::domain::{Page, PageRequest};
 use crate::store::StoreError;
@@ -67,11 +68,6 @@ pub(super) fn task_from_row(r: &Row<'_>) -> Result<Task, StoreError> {
     })
 }
 
-/// The sort key of a task in lists (newest first): creation time, then id.
-pub(crate) fn task_key(task: &Task) -> String {
-    format!("{}|{}", format_time(&task.created_at), task.id)
-}
-
 /// A cursor key split into its time and id (the service checked its shape).
 fn split_key(key: &str) -> (&str, &str) {
     key.split_once('|').unwrap_or((key, ""))
@@ -102,13 +98,24 @@ pub(super) fn collect_tasks(
     params: impl rusqlite::Params,
     capacity: usize,
 ) -> Result<Vec<Task>, StoreError> {
+    collect(conn, sql, params, capacity, task_from_row)
+}
+
+/// What `sql` selects, each row read by `read` (at most `capacity` rows expected).
+fn collect<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    capacity: usize,
+    read: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(params)?;
-    let mut tasks = Vec::with_capacity(capacity);
+    let mut items = Vec::with_capacity(capacity);
     while let Some(row) = rows.next()? {
-        tasks.push(task_from_row(row)?);
+        items.push(read(row)?);
     }
-    Ok(tasks)
+    Ok(items)
 }
 
 pub(super) fn insert_event(
@@ -248,7 +255,7 @@ fn list_page(
     conn: &Connection,
     filter: &TaskFilter,
     page: &PageRequest,
-) -> Result<Vec<Task>, StoreError> {
+) -> Result<Vec<ListedTask>, StoreError> {
     let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
     let mut args = Vec::new();
     filter_sql(filter, &mut sql, &mut args);
@@ -260,7 +267,13 @@ fn list_page(
     }
     sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
     args.push(Value::Integer(page.fetch()));
-    collect_tasks(conn, &sql, params_from_iter(args), page.fetch() as usize)
+    collect(
+        conn,
+        &sql,
+        params_from_iter(args),
+        page.fetch() as usize,
+        listed_from_row,
+    )
 }
 
 impl TaskRepo for SqliteTenantStore {
@@ -272,11 +285,12 @@ impl TaskRepo for SqliteTenantStore {
         &self,
         filter: &TaskFilter,
         page: &PageRequest,
-    ) -> Result<Page<Task>, StoreError> {
+    ) -> Result<Page<ListedTask>, StoreError> {
         let conn = self.read()?;
+        let key = |t: &ListedTask| t.key().to_owned();
         if filter.statuses.len() < 2 {
             let rows = list_page(&conn, filter, page)?;
-            return Ok(Page::from_rows(rows, page, task_key));
+            return Ok(Page::from_rows(rows, page, key));
         }
         // NOTE: `status IN (a, b)` cannot read the (status, created_at) index in order, so
         // SQLite would sort every matching task; one ordered, limited query per status merged
@@ -289,9 +303,9 @@ impl TaskRepo for SqliteTenantStore {
             };
             rows.extend(list_page(&conn, &one, page)?);
         }
-        rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        rows.sort_by(|a, b| b.order().cmp(&a.order()));
         rows.truncate(page.fetch() as usize);
-        Ok(Page::from_rows(rows, page, task_key))
+        Ok(Page::from_rows(rows, page, key))
     }
 
     fn task_board(&self, limit: u32) -> Result<Board, StoreError> {
@@ -314,7 +328,7 @@ impl TaskRepo for SqliteTenantStore {
         for (status, count) in counts.into_iter().filter(|(_, n)| *n > 0) {
             let column = board.column_mut(status.column());
             column.count += count;
-            column.items.extend(collect_tasks(
+            column.items.extend(collect(
                 &conn,
                 &format!(
                     "SELECT {TASK_COLUMNS} FROM tasks WHERE status = ?1 \
@@ -322,6 +336,7 @@ impl TaskRepo for SqliteTenantStore {
                 ),
                 params![status.as_str(), limit],
                 limit as usize,
+                listed_from_row,
             )?);
         }
         for column in [
@@ -473,9 +488,7 @@ impl TaskRepo for SqliteTenantStore {
 }
 
 fn sort_newest_first(column: &mut BoardColumnItems, limit: u32) {
-    column
-        .items
-        .sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    column.items.sort_by(|a, b| b.order().cmp(&a.order()));
     column.items.truncate(limit as usize);
 }
 
