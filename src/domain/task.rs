@@ -149,6 +149,16 @@ impl Priority {
         }
     }
 
+    /// Its name, as JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "low" => Some(Priority::Low),

@@ -36,7 +36,7 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> Result<ListedTask, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("task tags: {e}")))?;
     let (id, created_at) = (required(0)?, required(16)?);
 
-    let mut out = Json(Vec::with_capacity(TYPICAL_LEN));
+    let mut out = Json(String::with_capacity(TYPICAL_LEN));
     out.raw("{\"id\":");
     out.str(id)?;
     out.raw(",\"prompt\":");
@@ -44,11 +44,11 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> Result<ListedTask, StoreError> {
     out.raw(",\"context\":");
     out.opt_str(text(2)?)?;
     out.raw(",\"priority\":");
-    out.serde(&Priority::from_i64(r.get(3)?))?;
+    out.name(Priority::from_i64(r.get(3)?).as_str());
     out.raw(",\"tags\":");
     out.raw(tags.get());
     out.raw(",\"status\":");
-    out.serde(&status)?;
+    out.name(status.as_str());
     out.raw(",\"cancel_requested\":");
     out.raw(if r.get::<_, bool>(6)? {
         "true"
@@ -68,7 +68,7 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> Result<ListedTask, StoreError> {
     out.raw(",\"error_code\":");
     out.opt_str(text(21)?)?;
     out.raw(",\"cost_usd\":");
-    out.serde(&UsdMicros::from_micros(r.get(11)?).usd())?;
+    out.float(UsdMicros::from_micros(r.get(11)?).usd())?;
     out.raw(",\"input_tokens\":");
     out.int(r.get(12)?);
     out.raw(",\"output_tokens\":");
@@ -90,30 +90,38 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> Result<ListedTask, StoreError> {
     out.raw(",\"completed_at\":");
     out.opt_str(text(19)?)?;
     out.raw("}");
-    let json = String::from_utf8(out.0)
-        .map_err(|e| StoreError::Internal(format!("task JSON is not UTF-8: {e}")))?;
-    Ok(ListedTask::new(json, format!("{created_at}|{id}")))
+    Ok(ListedTask::new(out.0, format!("{created_at}|{id}")))
 }
 
 /// JSON text being written.
-struct Json(Vec<u8>);
+struct Json(String);
 
 impl Json {
     /// Text that is JSON already.
     fn raw(&mut self, json: &str) {
-        self.0.extend_from_slice(json.as_bytes());
+        self.0.push_str(json);
     }
 
     /// `s` as a JSON string.
     fn str(&mut self, s: &str) -> Result<(), StoreError> {
         if needs_escape(s.as_bytes()) {
-            return self.serde(s);
+            let escaped = serde_json::to_string(s)
+                .map_err(|e| StoreError::Internal(format!("task JSON: {e}")))?;
+            self.0.push_str(&escaped);
+            return Ok(());
         }
         self.0.reserve(s.len() + 2);
-        self.0.push(b'"');
-        self.0.extend_from_slice(s.as_bytes());
-        self.0.push(b'"');
+        self.0.push('"');
+        self.0.push_str(s);
+        self.0.push('"');
         Ok(())
+    }
+
+    /// A name with nothing to escape (an enum's), as a JSON string.
+    fn name(&mut self, name: &'static str) {
+        self.0.push('"');
+        self.0.push_str(name);
+        self.0.push('"');
     }
 
     fn opt_str(&mut self, s: Option<&str>) -> Result<(), StoreError> {
@@ -130,10 +138,22 @@ impl Json {
         self.raw(itoa::Buffer::new().format(n));
     }
 
-    /// `value` as serde_json writes it.
-    fn serde<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), StoreError> {
-        serde_json::to_writer(&mut self.0, value)
-            .map_err(|e| StoreError::Internal(format!("task JSON: {e}")))
+    /// `x` as serde_json writes an `f64` (its own formatter; `null` when not finite).
+    fn float(&mut self, x: f64) -> Result<(), StoreError> {
+        use serde_json::ser::{CompactFormatter, Formatter};
+        if !x.is_finite() {
+            self.raw("null");
+            return Ok(());
+        }
+        let mut buf = std::io::Cursor::new([0u8; 64]);
+        CompactFormatter
+            .write_f64(&mut buf, x)
+            .map_err(|e| StoreError::Internal(format!("task JSON: {e}")))?;
+        let written = buf.position() as usize;
+        let text = std::str::from_utf8(&buf.get_ref()[..written])
+            .map_err(|e| StoreError::Internal(format!("task JSON: {e}")))?;
+        self.raw(text);
+        Ok(())
     }
 }
 
@@ -172,6 +192,39 @@ mod tests {
                 s[at] = special;
                 assert!(needs_escape(&s), "{special:#x} at {at}");
             }
+        }
+    }
+
+    #[test]
+    fn numbers_and_names_are_written_as_serde_json_writes_them() {
+        for x in [
+            0.0,
+            1e-6,
+            0.1 + 0.2,
+            1.5,
+            1e21,
+            -2.5e-7,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            let mut out = Json(String::new());
+            out.float(x).unwrap();
+            assert_eq!(out.0, serde_json::to_string(&x).unwrap());
+        }
+        for p in [
+            Priority::Low,
+            Priority::Normal,
+            Priority::High,
+            Priority::Urgent,
+        ] {
+            let mut out = Json(String::new());
+            out.name(p.as_str());
+            assert_eq!(out.0, serde_json::to_string(&p).unwrap());
+        }
+        for s in TaskStatus::ALL {
+            let mut out = Json(String::new());
+            out.name(s.as_str());
+            assert_eq!(out.0, serde_json::to_string(&s).unwrap());
         }
     }
 
