@@ -21,45 +21,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 N=${N:-2000}
-for tool in valgrind callgrind_control callgrind_annotate curl python3; do
-    command -v "$tool" >/dev/null || { echo "error: $tool is required (apt-get install -y valgrind)" >&2; exit 1; }
-done
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release --bin agenthq)
-fi
-BIN=$TARGET/release/agenthq
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/agenthq-bench-instr.XXXXXX")
-PID=
-cleanup() {
-    [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-unset "${!AGENTHQ_@}"
-export AGENTHQ_LOG=warn
-DATA=$WORK/data
-cat >"$WORK/agenthq.toml" <<'TOML'
-[rate_limits.free]
-requests_per_minute = 4000000000
-burst = 4000000000
-TOML
-"$BIN" tenant create acme --data-dir "$DATA" >/dev/null
-printf 'bench password 1234\n' | "$BIN" user create --email ada@example.com --password-stdin --data-dir "$DATA" >/dev/null
-"$BIN" user add --tenant acme --email ada@example.com --role owner --data-dir "$DATA" >/dev/null
-TOKEN=$("$BIN" token create --tenant acme --email ada@example.com --name bench --data-dir "$DATA")
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-
-# One worker thread, so every request runs on the thread callgrind follows the same way.
-(cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
-    "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --config "$WORK/agenthq.toml" \
-    --workers 1 >"$WORK/server.log" 2>&1) &
-PID=$!
-for _ in $(seq 600); do
-    curl -fsS -o /dev/null -H 'X-Tenant: acme' "http://127.0.0.1:$PORT/api/tenant" 2>/dev/null && break
-    sleep 0.1
-done
+# shellcheck source=benches/callgrind_lib.sh
+source "$ROOT/benches/callgrind_lib.sh"
+serve_under_callgrind
 
 # Sequential keep-alive requests; checks every answer.
 requests() { # n [token]
@@ -89,26 +54,12 @@ requests "$N" "$TOKEN"
 callgrind_control -d authenticated "$PID" >/dev/null 2>&1
 
 # Per-function exclusive counts of each dump, per request.
-python3 - "$N" "$WORK"/callgrind.out.1 "$WORK"/callgrind.out.2 <<'PY'
-import re, subprocess, sys
+PYTHONPATH="$ROOT/benches" python3 - "$N" "$WORK"/callgrind.out.1 "$WORK"/callgrind.out.2 <<'PY'
+import sys
+from callgrind_counts import counts
 n = int(sys.argv[1])
-def counts(path):
-    out = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", path],
-                         capture_output=True, text=True, check=True).stdout
-    total, per_fn = 0, {}
-    for line in out.splitlines():
-        m = re.match(r"^\s*([\d,]+)\s+\([^)]*\)\s+(.*)$", line)
-        if not m:
-            continue
-        value, name = int(m.group(1).replace(",", "")), m.group(2)
-        if name.startswith("PROGRAM TOTALS"):
-            total = value
-        else:
-            name = re.sub(r"\s*\[[^\]]*\]$", "", name).split(":", 1)[-1]
-            per_fn[name] = per_fn.get(name, 0) + value
-    return total / n, {k: v / n for k, v in per_fn.items()}
-anon_total, anon = counts(sys.argv[2])
-auth_total, auth = counts(sys.argv[3])
+anon_total, anon = counts(sys.argv[2], n)
+auth_total, auth = counts(sys.argv[3], n)
 sha = sum(v for k, v in auth.items() if "sha256" in k) - sum(v for k, v in anon.items() if "sha256" in k)
 print(f"instructions per request (user space, callgrind, {n} requests each, one worker):")
 print(f"  anonymous      {anon_total:9,.0f}")

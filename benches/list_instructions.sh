@@ -18,36 +18,13 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-for tool in valgrind callgrind_control callgrind_annotate curl python3; do
-    command -v "$tool" >/dev/null || { echo "error: $tool is required (apt-get install -y valgrind)" >&2; exit 1; }
-done
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release --bin agenthq)
-fi
-BIN=$TARGET/release/agenthq
 N=${N:-300}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/agenthq-bench-list.XXXXXX")
-PID=
-cleanup() {
-    [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-unset "${!AGENTHQ_@}"
-export AGENTHQ_LOG=warn
-DATA=$WORK/data
-cat >"$WORK/agenthq.toml" <<'TOML'
-[rate_limits.free]
-requests_per_minute = 4000000000
-burst = 4000000000
-TOML
-"$BIN" tenant create acme --data-dir "$DATA" >/dev/null
-printf 'bench password 1234\n' | "$BIN" user create --email ada@example.com --password-stdin --data-dir "$DATA" >/dev/null
-"$BIN" user add --tenant acme --email ada@example.com --role owner --data-dir "$DATA" >/dev/null
-TOKEN=$("$BIN" token create --tenant acme --email ada@example.com --name bench --data-dir "$DATA")
-TID=$("$BIN" tenant list --json --data-dir "$DATA" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+# shellcheck source=benches/callgrind_lib.sh
+source "$ROOT/benches/callgrind_lib.sh"
+TENANT_ID=$("$BIN" tenant list --json --data-dir "$DATA" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+
 # 2,000 tasks, one per millisecond up to a few seconds ago, over three statuses.
-python3 - "$DATA/tenants/$TID.db" <<'PY'
+python3 - "$DATA/tenants/$TENANT_ID.db" <<'PY'
 import random, sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1])
 rng = random.Random(7)
@@ -62,15 +39,8 @@ with db:
     db.executemany("INSERT INTO tasks (id, prompt, priority, tags, status, created_at, updated_at) "
                    "VALUES (?, ?, ?, '[\"seed\"]', ?, ?, ?)", rows)
 PY
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
-    "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --config "$WORK/agenthq.toml" \
-    --workers 1 >"$WORK/server.log" 2>&1) &
-PID=$!
-for _ in $(seq 600); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null && break
-    sleep 0.1
-done
+serve_under_callgrind
+
 # Sequential keep-alive requests; checks every answer.
 requests() { # n
     python3 - "$PORT" "$1" "$TOKEN" <<'PY'
@@ -89,21 +59,14 @@ requests 50
 callgrind_control -z "$PID" >/dev/null 2>&1
 requests "$N"
 callgrind_control -d list "$PID" >/dev/null 2>&1
-python3 - "$N" "$WORK"/callgrind.out.1 <<'PY'
-import re, subprocess, sys
+PYTHONPATH="$ROOT/benches" python3 - "$N" "$WORK"/callgrind.out.1 <<'PY'
+import sys
+from callgrind_counts import counts
 n = int(sys.argv[1])
-out = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", sys.argv[2]], capture_output=True, text=True, check=True).stdout
-total = 0; per = {}
-for line in out.splitlines():
-    m = re.match(r"^\s*([\d,]+)\s+\([^)]*\)\s+(.*)$", line)
-    if not m: continue
-    v, name = int(m.group(1).replace(",", "")), m.group(2)
-    if name.startswith("PROGRAM TOTALS"): total = v
-    else:
-        name = re.sub(r"\s*\[[^\]]*\]$", "", name).split(":", 1)[-1]; per[name] = per.get(name, 0) + v
-print(f"instructions per GET /api/tasks?limit=50 (user space, callgrind, {n} requests, one worker): {total/n:,.0f}")
+total, per = counts(sys.argv[2], n)
+print(f"instructions per GET /api/tasks?limit=50 (user space, callgrind, {n} requests, one worker): {total:,.0f}")
 # Inherited totals (thread start, the runtime's block_on) cover everything; leave them out.
 print("  largest (exclusive instructions per request):")
 for k, v in sorted(((k, v) for k, v in per.items() if v < 0.5 * total), key=lambda kv: -kv[1])[:20]:
-    print(f"  {v/n:9,.0f}  {k[:100]}")
+    print(f"  {v:9,.0f}  {k[:100]}")
 PY

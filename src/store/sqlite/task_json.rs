@@ -11,8 +11,9 @@
 
 use rusqlite::Row;
 
+use super::tasks::{required_column, status_column, text_column};
 use crate::domain::agent::UsdMicros;
-use crate::domain::task::{ListedTask, Priority, TaskStatus};
+use crate::domain::task::{ListedTask, Priority};
 use crate::store::StoreError;
 
 /// Room for a typical task: one allocation per row.
@@ -20,17 +21,9 @@ const TYPICAL_LEN: usize = 640;
 
 /// A task for lists from a row of `tasks::TASK_COLUMNS`.
 pub(super) fn listed_from_row(r: &Row<'_>) -> Result<ListedTask, StoreError> {
-    let text = |i: usize| -> Result<Option<&str>, StoreError> {
-        r.get_ref(i)?
-            .as_str_or_null()
-            .map_err(|e| StoreError::Corrupt(format!("task column {i}: {e}")))
-    };
-    let required = |i: usize| -> Result<&str, StoreError> {
-        text(i)?.ok_or_else(|| StoreError::Corrupt(format!("task column {i} is null")))
-    };
-    let status = required(5)?;
-    let status = TaskStatus::parse(status)
-        .ok_or_else(|| StoreError::Corrupt(format!("task status '{status}'")))?;
+    let text = |i: usize| text_column(r, i);
+    let required = |i: usize| required_column(r, i);
+    let status = status_column(r)?;
     // Stored tags are the JSON array `Task` writes; checked, then copied as they are.
     let tags: &serde_json::value::RawValue = serde_json::from_str(required(4)?)
         .map_err(|e| StoreError::Corrupt(format!("task tags: {e}")))?;
@@ -177,6 +170,7 @@ mod tests {
     use rusqlite::{Connection, params};
 
     use super::*;
+    use crate::domain::task::TaskStatus;
     use crate::store::sqlite::registry::format_time;
     use crate::store::sqlite::tasks::{TASK_COLUMNS, read_task};
 

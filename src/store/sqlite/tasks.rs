@@ -21,16 +21,28 @@ pub(super) const TASK_COLUMNS: &str = "id, prompt, context, priority, tags, stat
      num_turns, duration_ms, created_at, updated_at, started_at, completed_at, status_reason, \
      error_code, run_attempt, depth";
 
+/// Column `i` of a task row as text, read in place (no `String`); `None` for NULL.
+pub(super) fn text_column<'r>(r: &'r Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
+    r.get_ref(i)?
+        .as_str_or_null()
+        .map_err(|e| StoreError::Corrupt(format!("task column {i}: {e}")))
+}
+
+/// Column `i` of a task row as text, which must not be NULL.
+pub(super) fn required_column<'r>(r: &'r Row<'_>, i: usize) -> Result<&'r str, StoreError> {
+    text_column(r, i)?.ok_or_else(|| StoreError::Corrupt(format!("task column {i} is null")))
+}
+
+/// The status of a task row.
+pub(super) fn status_column(r: &Row<'_>) -> Result<TaskStatus, StoreError> {
+    let status = required_column(r, 5)?;
+    TaskStatus::parse(status).ok_or_else(|| StoreError::Corrupt(format!("task status '{status}'")))
+}
+
 pub(super) fn task_from_row(r: &Row<'_>) -> Result<Task, StoreError> {
-    // Columns only parsed are read in place (no `String` each): lists read 50 rows a page.
-    let text = |i: usize| -> Result<Option<&str>, StoreError> {
-        r.get_ref(i)?
-            .as_str_or_null()
-            .map_err(|e| StoreError::Corrupt(format!("task column {i}: {e}")))
-    };
-    let required = |i: usize| -> Result<&str, StoreError> {
-        text(i)?.ok_or_else(|| StoreError::Corrupt(format!("task column {i} is null")))
-    };
+    // Columns only parsed are read in place (no `String` each).
+    let text = |i: usize| text_column(r, i);
+    let required = |i: usize| required_column(r, i);
     let time = |i: usize| -> Result<_, StoreError> { parse_time(required(i)?) };
     let opt_time = |i: usize| -> Result<_, StoreError> { text(i)?.map(parse_time).transpose() };
     let tags = match required(4)? {
@@ -38,15 +50,13 @@ pub(super) fn task_from_row(r: &Row<'_>) -> Result<Task, StoreError> {
         tags => serde_json::from_str(tags)
             .map_err(|e| StoreError::Corrupt(format!("task tags: {e}")))?,
     };
-    let status = required(5)?;
     Ok(Task {
         id: r.get(0)?,
         prompt: r.get(1)?,
         context: r.get(2)?,
         priority: Priority::from_i64(r.get(3)?),
         tags,
-        status: TaskStatus::parse(status)
-            .ok_or_else(|| StoreError::Corrupt(format!("task status '{status}'")))?,
+        status: status_column(r)?,
         cancel_requested: r.get(6)?,
         assignee_id: r.get(7)?,
         delegator_id: r.get(8)?,
