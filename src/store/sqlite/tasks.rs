@@ -286,6 +286,14 @@ fn list_page(
     )
 }
 
+/// The newest tasks of status `?1`, at most `?2` (a board column's share).
+fn newest_of_status_sql() -> String {
+    format!(
+        "SELECT {TASK_COLUMNS} FROM tasks WHERE status = ?1 \
+         ORDER BY created_at DESC, id DESC LIMIT ?2"
+    )
+}
+
 impl TaskRepo for SqliteTenantStore {
     fn task(&self, id: &str) -> Result<Task, StoreError> {
         read_task(&*self.read()?, id)
@@ -340,10 +348,7 @@ impl TaskRepo for SqliteTenantStore {
             column.count += count;
             column.items.extend(collect(
                 &conn,
-                &format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE status = ?1 \
-                     ORDER BY created_at DESC, id DESC LIMIT ?2"
-                ),
+                &newest_of_status_sql(),
                 params![status.as_str(), limit],
                 limit as usize,
                 listed_from_row,
@@ -565,6 +570,43 @@ mod tests {
             counted,
             vec![("pending".to_owned(), 1), ("running".to_owned(), 1)]
         );
+    }
+
+    #[test]
+    fn lists_by_status_and_board_columns_read_an_index_in_order_without_sorting() {
+        let conn = db(&[]);
+        let plan = |sql: &str, args: Vec<Value>| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows: Vec<String> = stmt
+                .query_map(params_from_iter(args), |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            rows.join("; ")
+        };
+        let board = plan(
+            &newest_of_status_sql(),
+            vec![Value::Text("pending".into()), Value::Integer(20)],
+        );
+        assert!(!board.contains("TEMP B-TREE"), "{board}");
+        for filter in [
+            TaskFilter::default(),
+            TaskFilter {
+                statuses: vec![TaskStatus::Review],
+                ..Default::default()
+            },
+            TaskFilter {
+                assignee_id: Some("a".into()),
+                ..Default::default()
+            },
+        ] {
+            let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1");
+            let mut args = Vec::new();
+            filter_sql(&filter, &mut sql, &mut args);
+            sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT 51");
+            let list = plan(&sql, args);
+            assert!(!list.contains("TEMP B-TREE"), "{filter:?}: {list}");
+        }
     }
 
     #[test]
