@@ -48,40 +48,43 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> Result<ListedTask, StoreError> {
     } else {
         "false"
     });
-    out.raw(",\"assignee_id\":");
-    out.opt_str(text(7)?)?;
-    out.raw(",\"delegator_id\":");
-    out.opt_str(text(8)?)?;
-    out.raw(",\"parent_id\":");
-    out.opt_str(text(9)?)?;
-    out.raw(",\"result\":");
-    out.opt_str(text(10)?)?;
-    out.raw(",\"status_reason\":");
-    out.opt_str(text(20)?)?;
-    out.raw(",\"error_code\":");
-    out.opt_str(text(21)?)?;
+    // Runs of fields of one kind, in `Task`'s order: (key, column).
+    let optional_texts = [
+        (",\"assignee_id\":", 7),
+        (",\"delegator_id\":", 8),
+        (",\"parent_id\":", 9),
+        (",\"result\":", 10),
+        (",\"status_reason\":", 20),
+        (",\"error_code\":", 21),
+    ];
+    for (key, column) in optional_texts {
+        out.raw(key);
+        out.opt_str(text(column)?)?;
+    }
     out.raw(",\"cost_usd\":");
     out.float(UsdMicros::from_micros(r.get(11)?).usd())?;
-    out.raw(",\"input_tokens\":");
-    out.int(r.get(12)?);
-    out.raw(",\"output_tokens\":");
-    out.int(r.get(13)?);
-    out.raw(",\"num_turns\":");
-    out.int(r.get(14)?);
-    out.raw(",\"duration_ms\":");
-    match r.get::<_, Option<i64>>(15)? {
-        Some(ms) => out.int(ms),
-        None => out.raw("null"),
+    let counts = [
+        (",\"input_tokens\":", 12),
+        (",\"output_tokens\":", 13),
+        (",\"num_turns\":", 14),
+        (",\"duration_ms\":", 15),
+    ];
+    for (key, column) in counts {
+        out.raw(key);
+        match r.get::<_, Option<i64>>(column)? {
+            Some(n) => out.int(n),
+            None => out.raw("null"),
+        }
     }
     // Stored timestamps are already in the form `Task` writes them (`domain::time`).
     out.raw(",\"created_at\":");
     out.str(created_at)?;
     out.raw(",\"updated_at\":");
     out.str(required(17)?)?;
-    out.raw(",\"started_at\":");
-    out.opt_str(text(18)?)?;
-    out.raw(",\"completed_at\":");
-    out.opt_str(text(19)?)?;
+    for (key, column) in [(",\"started_at\":", 18), (",\"completed_at\":", 19)] {
+        out.raw(key);
+        out.opt_str(text(column)?)?;
+    }
     out.raw("}");
     Ok(ListedTask::new(out.0, format!("{created_at}|{id}")))
 }
