@@ -205,6 +205,7 @@ impl Runtime {
             },
             origin: Origin::default(),
             runs: self.runs.clone(),
+            write_intent: None,
         };
         let run = NewRun {
             id: uuid::Uuid::now_v7().to_string(),

@@ -141,6 +141,9 @@ pub struct TenantMember {
     /// The request, for the audit facts (address, user agent, request id) of a mutation;
     /// read only when something is audited, so reads pay nothing for them.
     request: HttpRequest,
+    /// Announced for requests that may change something, as soon as the member is known
+    /// (see [`crate::store::WriteIntent`]); the scopes made for the request share it.
+    write_intent: Option<Arc<crate::store::WriteIntent>>,
 }
 
 impl TenantMember {
@@ -161,6 +164,7 @@ impl TenantMember {
             actor: self.principal.actor(),
             origin: super::audit::origin(&self.request),
             runs: state.runs.clone(),
+            write_intent: self.write_intent.clone(),
         }
     }
 
@@ -215,11 +219,13 @@ impl TenantMember {
         // Counted once the caller is known to act for the tenant: outsiders cannot use up a
         // tenant's quota.
         super::rate_limit::check_tenant(req, state, &ctx.tenant)?;
+        let write_intent = (!req.method().is_safe()).then(|| Arc::new(ctx.store.intend_write()));
         Ok(TenantMember {
             ctx,
             principal,
             role,
             request: req.clone(),
+            write_intent,
         })
     }
 }

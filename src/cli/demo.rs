@@ -51,6 +51,7 @@ pub fn seed(state: &AppState, tenant: &Tenant) -> anyhow::Result<String> {
         },
         origin: Origin::default(),
         runs: state.runs.clone(),
+        write_intent: None,
     };
     let agents = [
         json!({ "name": "ceo", "display_name": "Ada (CEO)", "role": "Chief executive", "department": "Leadership", "level": "c-suite",

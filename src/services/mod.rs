@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::audit::{Actor, AuditEntry, Origin, Target};
 use crate::domain::{Invalid, TenantId};
 use crate::realtime::EventBus;
-use crate::store::{StoreError, TenantStore};
+use crate::store::{StoreError, TenantStore, WriteIntent};
 
 /// Why a service refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,9 @@ pub struct Scope {
     pub origin: Origin,
     /// Hands tasks that became runnable to the agent runtime.
     pub runs: Arc<dyn RunWaker>,
+    /// The write the request announced, if it changes anything: held as long as the scope
+    /// is (see [`crate::store::WriteIntent`]).
+    pub write_intent: Option<Arc<WriteIntent>>,
 }
 
 /// Hands runnable tasks to the agent runtime (as `run_task` jobs). Services call it after the

@@ -209,6 +209,28 @@ pub trait TenantDatabases: Send + Sync + 'static {
 /// Conventions of the repository traits: reads return domain types; every mutation takes the
 /// [`AuditEntry`] that records it and writes it in the same transaction; a missing row is
 /// [`StoreError::NotFound`], a violated uniqueness [`StoreError::Conflict`].
+/// Held by a request that is going to write to a tenant store, from before its work starts
+/// until it is done: while other such requests are under way, the store may keep a write
+/// transaction open for a moment so that their writes share one commit. Dropping it ends
+/// the announcement; a request that ends up writing nothing only cost that moment.
+pub struct WriteIntent {
+    _held: Option<Box<dyn Send + Sync>>,
+}
+
+impl WriteIntent {
+    /// An announcement that nothing waits for (for stores that do not group commits).
+    pub fn none() -> Self {
+        WriteIntent { _held: None }
+    }
+
+    /// An announcement that lasts until `held` is dropped.
+    pub fn held(held: impl Send + Sync + 'static) -> Self {
+        WriteIntent {
+            _held: Some(Box::new(held)),
+        }
+    }
+}
+
 pub trait TenantStore:
     AgentRepo
     + TaskRepo
@@ -224,6 +246,8 @@ pub trait TenantStore:
     + 'static
 {
     fn tenant_id(&self) -> TenantId;
+    /// Announces a write that is coming (see [`WriteIntent`]).
+    fn intend_write(&self) -> WriteIntent;
     fn workspace(&self) -> Result<Workspace, StoreError>;
     fn rename_workspace(&self, name: &str) -> Result<Workspace, StoreError>;
     /// Appends to the tenant's audit log (append-only).

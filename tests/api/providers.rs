@@ -449,6 +449,7 @@ async fn decrypted_key(app: &TestApp, id: &str) -> String {
         actor: agenthq::audit::Actor::cli(),
         origin: agenthq::audit::Origin::default(),
         runs: std::sync::Arc::new(agenthq::services::NoRuntime),
+        write_intent: None,
     };
     let keys = app.state.secrets.clone();
     let id = id.to_owned();

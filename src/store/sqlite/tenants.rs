@@ -27,7 +27,9 @@ use crate::domain::workspace::Workspace;
 use crate::domain::{Tenant, TenantId};
 use crate::failpoint::failpoint;
 use crate::store::migrations::MigrationSet;
-use crate::store::{MigrationOutcome, ProvisioningClaim, StoreError, TenantDatabases, TenantStore};
+use crate::store::{
+    MigrationOutcome, ProvisioningClaim, StoreError, TenantDatabases, TenantStore, WriteIntent,
+};
 
 /// Identity of a file on disk. A pool is only used while the file it was opened on is still the
 /// file at the tenant's path: a deleted file must fail requests (not keep serving a ghost inode
@@ -156,7 +158,7 @@ impl SqliteTenantDatabases {
             store: Arc::new(SqliteTenantStore {
                 id,
                 pool,
-                writer: Writer::new(SqliteManager::new(&path, self.busy_timeout)),
+                writer: Arc::new(Writer::new(SqliteManager::new(&path, self.busy_timeout))),
             }),
             file,
             path,
@@ -457,7 +459,7 @@ impl TenantDatabases for SqliteTenantDatabases {
 pub struct SqliteTenantStore {
     id: TenantId,
     pool: SqlitePool,
-    writer: Writer,
+    writer: Arc<Writer>,
 }
 
 impl SqliteTenantStore {
@@ -494,6 +496,10 @@ impl SqliteTenantStore {
 impl TenantStore for SqliteTenantStore {
     fn tenant_id(&self) -> TenantId {
         self.id
+    }
+
+    fn intend_write(&self) -> WriteIntent {
+        WriteIntent::held(self.writer.intend())
     }
 
     fn workspace(&self) -> Result<Workspace, StoreError> {

@@ -17,10 +17,19 @@
 //!
 //! Measured under load before this (64 concurrent creators over 10 tenants): ~48 `pwrite`s and
 //! ~550 µs of server CPU per task creation, a third of it in the kernel writing WAL frames.
+//!
+//! Writers rarely arrive *while* another one writes, though: a write is short, and on a busy
+//! machine the next request of the same tenant is usually still being parsed. So requests
+//! that are going to write say so first ([`Writer::intend`]), and a writer about to commit
+//! lingers while such requests are under way and not yet in its transaction, for at most
+//! [`LINGER`] from the transaction's start. It commits at once when no one else announced a
+//! write: a lone write waits for nothing. Measured over 10 tenants (64 concurrent creators),
+//! this took commits from 1.3 to ~5 writes each (see `benches/RESULTS.md`).
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -30,6 +39,13 @@ use crate::store::StoreError;
 /// The most writes one commit carries, so a steady stream of writers still commits regularly
 /// (and each waits for at most this many others).
 const MAX_BATCH: usize = 64;
+
+/// The longest a commit waits at a time for an announced write to join its transaction.
+const LINGER: Duration = Duration::from_millis(2);
+
+/// The longest a transaction stays open for announced writes (a write waits at most this
+/// long for the others of its batch).
+const MAX_OPEN: Duration = Duration::from_millis(8);
 
 /// Writes and commits of every tenant writer of the process, for the metrics.
 static WRITES: AtomicU64 = AtomicU64::new(0);
@@ -55,15 +71,32 @@ pub(super) struct Writer {
     /// Writers that arrived and wait for `state`: while there are any, the writer holding
     /// `state` leaves the commit to them.
     arriving: AtomicUsize,
+    /// Requests under way that announced a write ([`Writer::intend`]).
+    intents: AtomicUsize,
+    /// Writers in [`Writer::linger`], waiting on `joined`.
+    lingering: AtomicUsize,
     state: Mutex<State>,
+    /// Signalled, while someone lingers, when a write joined the open transaction or an
+    /// intent ended.
+    joined: Condvar,
+    /// [`LINGER`] and [`MAX_OPEN`] (longer in tests, so that they do not race the clock).
+    linger: Duration,
+    max_open: Duration,
 }
 
 #[derive(Default)]
 struct State {
     /// Opened on the first write, dropped when the file went away or broke under it.
     conn: Option<Connection>,
-    /// The transaction open on `conn` and the number of writes it holds.
-    open: Option<(Arc<Batch>, usize)>,
+    /// The transaction open on `conn`.
+    open: Option<OpenTransaction>,
+}
+
+struct OpenTransaction {
+    batch: Arc<Batch>,
+    /// How many writes it holds.
+    writes: usize,
+    began: Instant,
 }
 
 /// The outcome of one transaction, awaited by the writes it holds.
@@ -98,8 +131,21 @@ impl Writer {
         Writer {
             manager,
             arriving: AtomicUsize::new(0),
+            intents: AtomicUsize::new(0),
+            lingering: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
+            joined: Condvar::new(),
+            linger: LINGER,
+            max_open: MAX_OPEN,
         }
+    }
+
+    /// Announces a write that is coming: until the returned guard is dropped, a transaction
+    /// about to commit lingers for it (see the module's documentation). Taken by a request
+    /// before its work starts, dropped when that work is done.
+    pub(super) fn intend(self: &Arc<Self>) -> Intent {
+        self.intents.fetch_add(1, Ordering::SeqCst);
+        Intent(self.clone())
     }
 
     /// Runs `f` inside a write transaction and returns once that transaction committed.
@@ -149,8 +195,14 @@ impl Writer {
             _ => None,
         };
         let writes = state.record_write();
-        let leave_commit =
+        if self.lingering.load(Ordering::SeqCst) > 0 {
+            self.joined.notify_all();
+        }
+        let mut leave_commit =
             broken.is_none() && writes < MAX_BATCH && self.arriving.load(Ordering::SeqCst) > 0;
+        if !leave_commit && broken.is_none() && writes < MAX_BATCH {
+            (state, leave_commit) = self.linger(state, &batch, writes);
+        }
 
         let committed = if leave_commit {
             drop(state);
@@ -168,6 +220,64 @@ impl Writer {
             Ok(Ok(value)) => committed.map(|()| value),
             Ok(Err(e)) => Err(e),
             Err(panicked) => panic::resume_unwind(panicked),
+        }
+    }
+
+    /// Keeps the open transaction (`batch`, holding `writes` writes) open while announced
+    /// writes are still to come: for at most [`LINGER`] at a time and until [`MAX_OPEN`]
+    /// after it began. Returns whether another write joined meanwhile: the commit is then
+    /// that write's to do.
+    fn linger<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        batch: &Arc<Batch>,
+        writes: usize,
+    ) -> (MutexGuard<'a, State>, bool) {
+        let Some(began) = state.open.as_ref().map(|t| t.began) else {
+            return (state, false);
+        };
+        let deadline = (Instant::now() + self.linger).min(began + self.max_open);
+        // Counted before `intents` is read: an intent ending after that read sees this and
+        // signals (see `Intent::drop`).
+        self.lingering.fetch_add(1, Ordering::SeqCst);
+        let joined = loop {
+            // Every write of the batch came from a request that is still under way (it waits
+            // for this commit), so only intents beyond `writes` are writes still to come.
+            let now = Instant::now();
+            if self.intents.load(Ordering::SeqCst) <= writes || now >= deadline {
+                break false;
+            }
+            state = self
+                .joined
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            let same = state
+                .open
+                .as_ref()
+                .is_some_and(|t| Arc::ptr_eq(&t.batch, batch) && t.writes == writes);
+            if !same {
+                break true;
+            }
+        };
+        self.lingering.fetch_sub(1, Ordering::SeqCst);
+        (state, joined)
+    }
+}
+
+/// A write announced by a request that is under way ([`Writer::intend`]); dropping it ends
+/// the announcement.
+pub(super) struct Intent(Arc<Writer>);
+
+impl Drop for Intent {
+    fn drop(&mut self) {
+        let writer = &self.0;
+        writer.intents.fetch_sub(1, Ordering::SeqCst);
+        if writer.lingering.load(Ordering::SeqCst) > 0 {
+            // Taking the lock first: a lingering writer holds it from reading `intents` until
+            // it waits, so the signal cannot fall between the two.
+            drop(writer.state.lock().unwrap_or_else(PoisonError::into_inner));
+            writer.joined.notify_all();
         }
     }
 }
@@ -190,11 +300,15 @@ impl State {
             }
         };
         let batch = match &self.open {
-            Some((batch, _)) => batch.clone(),
+            Some(open) => open.batch.clone(),
             None => {
                 run(conn, "BEGIN IMMEDIATE")?;
                 let batch = Arc::new(Batch::default());
-                self.open = Some((batch.clone(), 0));
+                self.open = Some(OpenTransaction {
+                    batch: batch.clone(),
+                    writes: 0,
+                    began: Instant::now(),
+                });
                 batch
             }
         };
@@ -204,9 +318,9 @@ impl State {
     /// Counts one more write in the open transaction; returns how many it holds.
     fn record_write(&mut self) -> usize {
         match &mut self.open {
-            Some((_, writes)) => {
-                *writes += 1;
-                *writes
+            Some(open) => {
+                open.writes += 1;
+                open.writes
             }
             None => 0,
         }
@@ -216,7 +330,7 @@ impl State {
     /// be kept. Returns the batch of writes it held, for the caller to settle with the
     /// outcome once it let go of the writer.
     fn finish(&mut self, broken: Option<StoreError>) -> (Arc<Batch>, Result<(), StoreError>) {
-        let Some((batch, writes)) = self.open.take() else {
+        let Some(OpenTransaction { batch, writes, .. }) = self.open.take() else {
             return (Arc::default(), Ok(()));
         };
         let Some(conn) = &self.conn else {
@@ -413,6 +527,94 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(count(&manager), (threads * per_thread) as i64);
+    }
+
+    /// A writer whose commits linger for an hour: a test that finishes did not wait for the
+    /// clock.
+    fn patient_writer() -> (tempfile::TempDir, Arc<Writer>, SqliteManager) {
+        let (dir, mut writer, manager) = writer();
+        writer.linger = Duration::from_secs(3600);
+        writer.max_open = Duration::from_secs(3600);
+        (dir, Arc::new(writer), manager)
+    }
+
+    /// Starts a write of `v` by a request that announced it, on its own thread; returns once
+    /// that write waits for others to join its transaction.
+    fn lingering_write(writer: &Arc<Writer>, v: i64) -> thread::JoinHandle<Result<(), StoreError>> {
+        let intent = writer.intend();
+        let handle = {
+            let writer = writer.clone();
+            thread::spawn(move || {
+                let done = writer.write(|c| insert(c, v));
+                drop(intent);
+                done
+            })
+        };
+        let started = Instant::now();
+        while writer.lingering.load(Ordering::SeqCst) == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10) && !handle.is_finished(),
+                "the write did not wait for the announced one"
+            );
+            thread::yield_now();
+        }
+        handle
+    }
+
+    #[test]
+    fn a_write_commits_at_once_when_no_other_write_is_announced() {
+        let (_dir, writer, manager) = patient_writer();
+        let intent = writer.intend(); // the request's own
+        writer.write(|c| insert(c, 1)).unwrap();
+        drop(intent);
+        writer.write(|c| insert(c, 2)).unwrap(); // none announced at all
+        assert_eq!(values(&manager), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_commit_waits_for_an_announced_write_and_carries_it() {
+        let (_dir, writer, manager) = patient_writer();
+        let announced = writer.intend();
+        let first = lingering_write(&writer, 1);
+        let reader = manager.open().unwrap();
+        writer
+            .write(|c| {
+                // The first write waited: it is in this same transaction, not yet committed.
+                let seen: i64 = reader.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
+                assert_eq!(seen, 0);
+                insert(c, 2)
+            })
+            .unwrap();
+        drop(announced);
+        first.join().unwrap().unwrap();
+        assert_eq!(values(&manager), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_commit_stops_waiting_when_the_announced_write_is_called_off() {
+        let (_dir, writer, manager) = patient_writer();
+        let announced = writer.intend();
+        let first = lingering_write(&writer, 1);
+        assert_eq!(
+            count(&manager),
+            0,
+            "committed before the announcement ended"
+        );
+        drop(announced); // the request wrote nothing after all
+        first.join().unwrap().unwrap();
+        assert_eq!(count(&manager), 1);
+    }
+
+    #[test]
+    fn a_failing_write_that_joins_a_waiting_commit_undoes_only_itself() {
+        let (_dir, writer, manager) = patient_writer();
+        let announced = writer.intend();
+        let first = lingering_write(&writer, 1);
+        let err = writer.write(|c| insert(c, 1)).unwrap_err(); // duplicate key
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        drop(announced);
+        first.join().unwrap().unwrap();
+        assert_eq!(values(&manager), vec![1]);
     }
 
     #[test]
