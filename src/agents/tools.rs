@@ -290,16 +290,8 @@ fn delegate(env: &ToolEnv, input: &Value) -> Result<ToolResult, ToolFailure> {
     .map_err(|e| refuse(format!("invalid arguments: {}: {}", e.field, e.message)))?;
     let mut insert = services::tasks::prepare(scope, new)?;
     insert.delegator_id = Some(env.agent.id.clone());
-    let audit = scope
-        .audit("task.created", Target::new("task", &insert.id))
-        .with_details(json!({
-            "assignee_id": insert.assignee_id,
-            "parent_id": insert.parent_id,
-            "delegated": true,
-        }));
-    let task = scope.store.insert_task(&insert, &audit)?;
-    scope.publish_value("task.created", &task);
-    scope.wake(std::slice::from_ref(&task));
+    let details = json!({ "parent_id": insert.parent_id, "delegated": true });
+    let task = services::tasks::insert_prepared(scope, &insert, details)?;
     Ok(ToolResult::ok(json!({
         "task_id": task.id,
         "assignee": target.name,

@@ -118,6 +118,12 @@ impl Scope {
         }
     }
 
+    /// Hands tasks to the runtime that are known to be runnable (their assignee was checked
+    /// in the transaction that wrote them).
+    pub fn hand_over(&self, tasks: &[crate::domain::task::Task]) {
+        self.runs.wake(self.tenant, tasks);
+    }
+
     /// Hands every runnable task of the tenant (or of one agent) to the runtime: after a
     /// change that can make waiting work runnable (a provider set, an agent resumed).
     pub fn wake_waiting(&self, agent_id: Option<&str>) -> Result<(), ServiceError> {

@@ -13,7 +13,7 @@ use crate::domain::task::{
 use crate::domain::time::parse_rfc3339;
 use crate::domain::{Invalid, Page, PageRequest};
 use crate::store::StoreError;
-use crate::store::tasks::{TaskChange, TaskInsert};
+use crate::store::tasks::{Assignee, InsertedTask, TaskChange, TaskInsert};
 
 /// How often a change is re-decided when the task moved on between reading and writing it.
 const ATTEMPTS: usize = 3;
@@ -235,15 +235,25 @@ pub fn events(scope: &Scope, id: &str, query: PageQuery) -> Result<Page<TaskEven
 pub fn create(scope: &Scope, new: NewTask) -> Result<Task, ServiceError> {
     let new = new.validate()?;
     let insert = prepare(scope, new)?;
+    let details = json!({ "parent_id": insert.parent_id });
+    insert_prepared(scope, &insert, details)
+}
+
+/// Inserts a prepared task, audited as `task.created` with `details` (plus the assignee),
+/// publishes `task.created` and hands the task to the runtime if its assignee can run it.
+pub(crate) fn insert_prepared(
+    scope: &Scope,
+    insert: &TaskInsert,
+    details: Value,
+) -> Result<Task, ServiceError> {
     let audit = scope
         .audit("task.created", Target::new("task", &insert.id))
-        .with_details(json!({
-            "assignee_id": insert.assignee_id,
-            "parent_id": insert.parent_id,
-        }));
-    let task = scope.store.insert_task(&insert, &audit)?;
+        .with_details(details);
+    let InsertedTask { task, runnable } = scope.store.insert_task(insert, &audit)?;
     scope.publish_value("task.created", &task);
-    scope.wake(std::slice::from_ref(&task));
+    if runnable {
+        scope.hand_over(std::slice::from_ref(&task));
+    }
     Ok(task)
 }
 
@@ -275,9 +285,9 @@ pub(crate) fn wake_parent(scope: &Scope, parent: &str) {
 
 /// A validated new task with its references resolved and its id chosen.
 pub(crate) fn prepare(scope: &Scope, new: NewTask) -> Result<TaskInsert, ServiceError> {
-    let assignee_id = match new.assignee.as_deref() {
-        Some(a) => Some(agent(scope, "assignee", a)?),
-        None => scope.store.default_assignee()?,
+    let assignee = match new.assignee.as_deref() {
+        Some(a) => Assignee::Agent(agent(scope, "assignee", a)?),
+        None => Assignee::Default,
     };
     if let Some(parent) = new.parent_id.as_deref() {
         match scope.store.task(parent) {
@@ -291,16 +301,12 @@ pub(crate) fn prepare(scope: &Scope, new: NewTask) -> Result<TaskInsert, Service
     let priority = new.priority.unwrap_or_default();
     Ok(TaskInsert {
         id: uuid::Uuid::now_v7().to_string(),
-        event: event(
-            scope,
-            "created",
-            json!({ "assignee_id": assignee_id, "priority": priority }),
-        ),
+        event: event(scope, "created", json!({ "priority": priority })),
         prompt: new.prompt,
         context: new.context,
         priority,
         tags: new.tags,
-        assignee_id,
+        assignee,
         delegator_id: None,
         parent_id: new.parent_id,
     })

@@ -17,11 +17,32 @@ pub struct TaskInsert {
     pub context: Option<String>,
     pub priority: Priority,
     pub tags: Vec<String>,
-    pub assignee_id: Option<String>,
+    pub assignee: Assignee,
     pub delegator_id: Option<String>,
     pub parent_id: Option<String>,
-    /// The `created` entry of the task's event log.
+    /// The `created` entry of the task's event log (the insert adds `assignee_id` to its
+    /// data).
     pub event: NewTaskEvent,
+}
+
+/// Who a new task goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assignee {
+    /// The agent with this id.
+    Agent(String),
+    /// The workspace's default assignee (by id, or by name; if it still exists), else the
+    /// root of the org chart (the oldest agent reporting to no one), else no one: resolved
+    /// in the insert's own transaction.
+    Default,
+}
+
+/// A task just inserted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsertedTask {
+    pub task: Task,
+    /// Whether its assignee can run it now (see [`super::RunRepo::agent_runnable`]), read in
+    /// the same transaction.
+    pub runnable: bool,
 }
 
 /// A change to a task: `None` keeps a field, `Some` sets it (`Some(None)` clears).
@@ -56,10 +77,13 @@ pub trait TaskRepo {
     /// A page of a task's events, oldest first; [`StoreError::NotFound`] for an unknown task.
     fn task_events(&self, task_id: &str, page: &PageRequest)
     -> Result<Page<TaskEvent>, StoreError>;
-    /// Who gets a task that names no assignee: the workspace's default assignee (by id, or by
-    /// name; if it still exists), else the root of the org chart (the oldest agent reporting to no one).
-    fn default_assignee(&self) -> Result<Option<String>, StoreError>;
-    fn insert_task(&self, task: &TaskInsert, audit: &AuditEntry) -> Result<Task, StoreError>;
+    /// Inserts a task with its `created` event and `audit`. The assignee the insert resolved
+    /// is recorded as `assignee_id` in both the event's data and the audit entry's details.
+    fn insert_task(
+        &self,
+        task: &TaskInsert,
+        audit: &AuditEntry,
+    ) -> Result<InsertedTask, StoreError>;
     /// Applies `change` if the task's status is still `expected` (compare-and-set): `None`
     /// when it moved on meanwhile; [`StoreError::NotFound`] when the task is gone.
     fn update_task(

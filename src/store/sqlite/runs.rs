@@ -49,7 +49,7 @@ fn budgets_tx(conn: &Connection, agent_id: &str, month: &str) -> Result<Budgets,
     .ok_or(StoreError::NotFound)
 }
 
-fn agent_runnable_tx(conn: &Connection, agent_id: &str) -> Result<bool, StoreError> {
+pub(super) fn agent_runnable_tx(conn: &Connection, agent_id: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT EXISTS (SELECT 1 FROM agents a, workspace w \

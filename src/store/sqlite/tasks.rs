@@ -3,6 +3,7 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
+use super::audit::{self, AuditTable};
 use super::registry::{format_time, parse_time};
 use super::task_json::listed_from_row;
 use super::tenants::SqliteTenantStore;
@@ -13,7 +14,7 @@ use crate::domain::task::{
 };
 use crate::domain::{Page, PageRequest};
 use crate::store::StoreError;
-use crate::store::tasks::{TaskChange, TaskInsert, TaskRepo};
+use crate::store::tasks::{Assignee, InsertedTask, TaskChange, TaskInsert, TaskRepo};
 
 /// The columns [`task_from_row`] reads, in its order.
 pub(super) const TASK_COLUMNS: &str = "id, prompt, context, priority, tags, status, cancel_requested, \
@@ -147,11 +148,20 @@ pub(super) fn insert_event(
     Ok(())
 }
 
-/// Inserts a task and its `created` event (used by chat too: a message's reply task).
+/// Inserts a task and its `created` event (used by chat too: a message's reply task), with
+/// its assignee resolved in `tx`; the event's data names that assignee.
 pub(super) fn insert_task_tx(tx: &Connection, t: &TaskInsert) -> Result<Task, StoreError> {
     let now = format_time(&crate::domain::now());
     let tags =
         serde_json::to_string(&t.tags).map_err(|e| StoreError::Internal(format!("tags: {e}")))?;
+    let assignee_id = match &t.assignee {
+        Assignee::Agent(id) => Some(id.clone()),
+        Assignee::Default => default_assignee(tx)?,
+    };
+    let mut event = t.event.clone();
+    if let Some(data) = event.data.as_object_mut() {
+        data.insert("assignee_id".into(), assignee_id.clone().into());
+    }
     tx.prepare_cached(
         "INSERT INTO tasks (id, prompt, context, priority, tags, assignee_id, delegator_id, \
          parent_id, created_at, updated_at, depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, \
@@ -163,13 +173,27 @@ pub(super) fn insert_task_tx(tx: &Connection, t: &TaskInsert) -> Result<Task, St
         t.context,
         t.priority.as_i64(),
         tags,
-        t.assignee_id,
+        assignee_id,
         t.delegator_id,
         t.parent_id,
         now
     ])?;
-    insert_event(tx, &t.id, &t.event, &now)?;
+    insert_event(tx, &t.id, &event, &now)?;
     read_task(tx, &t.id)
+}
+
+/// See [`Assignee::Default`].
+fn default_assignee(conn: &Connection) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE(\
+               (SELECT a.id FROM workspace w JOIN agents a \
+                ON a.id = w.default_assignee_id OR a.name = w.default_assignee_id \
+                WHERE w.id = 1 ORDER BY a.id = w.default_assignee_id DESC LIMIT 1), \
+               (SELECT id FROM agents WHERE reports_to IS NULL \
+                ORDER BY created_at, id LIMIT 1))",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// The FTS5 query for the words of `search` that have something to index: each word becomes
@@ -394,22 +418,26 @@ impl TaskRepo for SqliteTenantStore {
         Ok(Page::from_rows(events, page, |e| e.id.clone()))
     }
 
-    fn default_assignee(&self) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .read()?
-            .prepare_cached(
-                "SELECT COALESCE(\
-                   (SELECT a.id FROM workspace w JOIN agents a \
-                    ON a.id = w.default_assignee_id OR a.name = w.default_assignee_id \
-                    WHERE w.id = 1 ORDER BY a.id = w.default_assignee_id DESC LIMIT 1), \
-                   (SELECT id FROM agents WHERE reports_to IS NULL \
-                    ORDER BY created_at, id LIMIT 1))",
-            )?
-            .query_row([], |r| r.get(0))?)
-    }
-
-    fn insert_task(&self, task: &TaskInsert, audit: &AuditEntry) -> Result<Task, StoreError> {
-        self.write_audited(audit, |tx| insert_task_tx(tx, task))
+    fn insert_task(
+        &self,
+        task: &TaskInsert,
+        audit: &AuditEntry,
+    ) -> Result<InsertedTask, StoreError> {
+        // Not `write_audited`: the entry names the assignee, resolved in the transaction.
+        // The reads ride on the writer's connection, whose cache no other commit empties.
+        self.write(|tx| {
+            let task = insert_task_tx(tx, task)?;
+            let mut audit = audit.clone();
+            if let Some(details) = audit.details.as_object_mut() {
+                details.insert("assignee_id".into(), task.assignee_id.clone().into());
+            }
+            audit::append(tx, AuditTable::Tenant, &audit)?;
+            let runnable = match &task.assignee_id {
+                Some(agent) => super::runs::agent_runnable_tx(tx, agent)?,
+                None => false,
+            };
+            Ok(InsertedTask { task, runnable })
+        })
     }
 
     fn update_task(
