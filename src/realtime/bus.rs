@@ -220,6 +220,13 @@ impl EventBus {
         }
     }
 
+    /// Whether the tenant's events go anywhere: it has subscribers, or had some recently
+    /// (who may resume). When it does not, publishing drops the event: callers may skip
+    /// building it.
+    pub fn is_heard(&self, tenant: TenantId) -> bool {
+        self.channels().contains_key(&tenant)
+    }
+
     /// A receiver of the tenant's events from now on.
     pub fn subscribe(&self, tenant: TenantId) -> broadcast::Receiver<Arc<Frame>> {
         self.resume(tenant, None).receiver
@@ -304,6 +311,15 @@ mod tests {
             (Some("globex"), Some(2))
         );
         assert!(rx_a.try_recv().is_err(), "nothing else for acme");
+    }
+
+    #[test]
+    fn only_a_tenant_with_subscribers_is_heard() {
+        let bus = EventBus::default();
+        let (a, b) = (TenantId::new(), TenantId::new());
+        let _rx = bus.subscribe(a);
+        assert!(bus.is_heard(a));
+        assert!(!bus.is_heard(b));
     }
 
     #[tokio::test]

@@ -144,8 +144,12 @@ impl Scope {
         self.events.publish(self.tenant, &self.slug, kind, data);
     }
 
-    /// Publishes `kind` with `value` serialised as its data.
+    /// Publishes `kind` with `value` serialised as its data (not serialised at all when no
+    /// one hears the tenant's events).
     pub fn publish_value(&self, kind: &'static str, value: &impl serde::Serialize) {
+        if !self.events.is_heard(self.tenant) {
+            return;
+        }
         match serde_json::to_value(value) {
             Ok(data) => self.publish(kind, data),
             // Domain types serialise infallibly (no maps with non-string keys); if one ever
