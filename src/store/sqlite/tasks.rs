@@ -162,24 +162,31 @@ pub(super) fn insert_task_tx(tx: &Connection, t: &TaskInsert) -> Result<Task, St
     if let Some(data) = event.data.as_object_mut() {
         data.insert("assignee_id".into(), assignee_id.clone().into());
     }
-    tx.prepare_cached(
-        "INSERT INTO tasks (id, prompt, context, priority, tags, assignee_id, delegator_id, \
-         parent_id, created_at, updated_at, depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, \
-         COALESCE((SELECT depth + 1 FROM tasks WHERE id = ?8), 0))",
-    )?
-    .execute(params![
-        t.id,
-        t.prompt,
-        t.context,
-        t.priority.as_i64(),
-        tags,
-        assignee_id,
-        t.delegator_id,
-        t.parent_id,
-        now
-    ])?;
+    // The row comes back from the insert itself (`RETURNING`): no second lookup.
+    let task = tx
+        .prepare_cached(&format!(
+            "INSERT INTO tasks (id, prompt, context, priority, tags, assignee_id, delegator_id, \
+             parent_id, created_at, updated_at, depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?9, COALESCE((SELECT depth + 1 FROM tasks WHERE id = ?8), 0)) RETURNING {TASK_COLUMNS}"
+        ))?
+        .query_and_then(
+            params![
+                t.id,
+                t.prompt,
+                t.context,
+                t.priority.as_i64(),
+                tags,
+                assignee_id,
+                t.delegator_id,
+                t.parent_id,
+                now
+            ],
+            task_from_row,
+        )?
+        .next()
+        .ok_or_else(|| StoreError::Internal("the insert returned no row".into()))??;
     insert_event(tx, &t.id, &event, &now)?;
-    read_task(tx, &t.id)
+    Ok(task)
 }
 
 /// See [`Assignee::Default`].
@@ -598,6 +605,45 @@ mod tests {
             counted,
             vec![("pending".to_owned(), 1), ("running".to_owned(), 1)]
         );
+    }
+
+    #[test]
+    fn a_new_top_level_task_enters_only_the_indexes_that_list_it() {
+        let conn = db(&[]);
+        // Each full index is a page in every creation's commit (see migration V9).
+        let full: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_index_list('tasks') WHERE NOT partial ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            full,
+            [
+                "sqlite_autoindex_tasks_1",
+                "tasks_by_assignee_created",
+                "tasks_by_created",
+                "tasks_by_status",
+            ]
+        );
+        // The lookups the partial indexes are for still search them.
+        let plan = |sql: &str| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows: Vec<String> = stmt
+                .query_map(["x"], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            rows.join("; ")
+        };
+        let running = plan("SELECT 1 FROM tasks WHERE assignee_id = ?1 AND status = 'running'");
+        assert!(running.contains("tasks_running_by_assignee"), "{running}");
+        let children = plan(&format!(
+            "SELECT COUNT(*) FROM tasks WHERE parent_id = ?1 AND status NOT IN {}",
+            "('completed', 'failed', 'cancelled')"
+        ));
+        assert!(children.contains("tasks_by_parent_status"), "{children}");
     }
 
     #[test]
