@@ -20,7 +20,10 @@
 #   B. GET /api/tasks/board (t0) at each level.
 #
 # Knobs: ROUNDS (3), DURATION seconds per run (8), CONNS ("64 1000"), THREADS (wrk, 2),
-# WARMUP seconds (2), TASKS (100000), CARGO_TARGET_DIR.
+# WARMUP seconds (2), TASKS (100000), CARGO_TARGET_DIR, ONLY=post (stop after C: to compare
+# builds' task creation, alternate runs of each, e.g.
+#   for r in 1 2 3; do for b in old new; do
+#     ONLY=post SKIP_BUILD=1 CARGO_TARGET_DIR=/tmp/$b benches/tasks.sh; done; done).
 # Needs: wrk (apt-get install wrk), curl, python3, cargo. Targets 127.0.0.1 only.
 set -euo pipefail
 
@@ -91,8 +94,23 @@ LUA
 BENCH_TOKENS=$(IFS=,; echo "${TOKENS[*]}")
 export BENCH_TOKENS
 ROUND=1
+store_totals() { # writes and commits on tenant databases so far
+    curl -fsS "$URL/metrics" | awk '/^agenthq_store_writes_total /{w = $2}
+        /^agenthq_store_commits_total /{c = $2} END {print w, c}'
+}
+read -r w0 c0 <<<"$(store_totals)"
+t0=$(cpu_ticks "$PID")
 out=$(wrk -t"$THREADS" -c64 -d"${DURATION}s" --latency -s "$WORK/post.lua" "$URL/api/tasks")
+t1=$(cpu_ticks "$PID")
+read -r w1 c1 <<<"$(store_totals)"
 echo "$out" | grep -E 'Requests/sec|Non-2xx|Socket errors|^\s+(50|99)%' | sed 's/^/  /'
+python3 - "$out" "$((t1 - t0))" "$CLK_TCK" "$((c1 - c0))" "$((w1 - w0))" <<'PY'
+import re, sys
+out, ticks, hz, commits, writes = sys.argv[1], *map(int, sys.argv[2:])
+served = int(re.search(r"(\d+) requests in", out).group(1))
+print(f"  server CPU per creation {ticks / hz * 1e6 / max(served, 1):.0f} us; "
+      f"writes per commit {writes / max(commits, 1):.2f} ({writes} writes, {commits} commits)")
+PY
 created=$(python3 - "$DATA" <<'PY'
 import glob, sqlite3, sys
 print(sum(sqlite3.connect(f).execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
@@ -100,6 +118,7 @@ print(sum(sqlite3.connect(f).execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
 PY
 )
 echo "  tasks in the 10 tenant databases afterwards: $created"
+[[ "${ONLY:-}" == post ]] && exit 0
 
 echo "== seeding t0 up to $TASKS tasks (sqlite3, straight into the file) =="
 python3 - "$DATA/tenants/$T0_ID.db" "$TASKS" <<'PY'

@@ -142,7 +142,8 @@ impl Writer {
 
     /// Announces a write that is coming: until the returned guard is dropped, a transaction
     /// about to commit lingers for it (see the module's documentation). Taken by a request
-    /// before its work starts, dropped when that work is done.
+    /// before its work starts, dropped when that work is done: never inside a write, whose
+    /// thread holds the lock that dropping an intent may take.
     pub(super) fn intend(self: &Arc<Self>) -> Intent {
         self.intents.fetch_add(1, Ordering::SeqCst);
         Intent(self.clone())
