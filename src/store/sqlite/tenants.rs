@@ -158,7 +158,10 @@ impl SqliteTenantDatabases {
             store: Arc::new(SqliteTenantStore {
                 id,
                 pool,
-                writer: Arc::new(Writer::new(SqliteManager::new(&path, self.busy_timeout))),
+                writer: Arc::new(
+                    Writer::new(SqliteManager::new(&path, self.busy_timeout))
+                        .before_commit(super::tasks::index_pending_tasks),
+                ),
             }),
             file,
             path,
