@@ -13,9 +13,8 @@
 #   C. POST /api/tasks for DURATION s, wrk -c64, round-robin over the 10 tenants' tokens (one
 #      tenant per request; each tenant is its own SQLite file): created tasks per second.
 #   Seeds t0 up to TASKS (100,000) tasks with Python's sqlite3 straight into its database
-#      file (the triggers fire as for the API, and the noted tasks are indexed for search as
-#      the server's writer does before a commit; statuses spread over every column; the
-#      server keeps running), then checks the list through the API.
+#      file (the FTS and board-count triggers fire as for the API; statuses spread over every
+#      column; the server keeps running), then checks the list through the API.
 #   A. GET /api/tasks?limit=50 (t0's token) vs the bare server's 50-task page, alternating,
 #      at each connection level: req/s, p50, p99, and the ratio of medians.
 #   B. GET /api/tasks/board (t0) at each level.
@@ -146,10 +145,6 @@ for k in range(want - have):
 with db:
     db.executemany("INSERT INTO tasks (id, prompt, priority, tags, status, assignee_id, created_at, updated_at) "
                    "VALUES (?, ?, ?, '[\"seed\"]', ?, ?, ?, ?)", rows)
-    # What the server's writer does before each commit (migration V10).
-    db.execute("INSERT INTO tasks_fts (rowid, prompt, result) SELECT t.rowid, t.prompt, t.result "
-               "FROM tasks_fts_pending p JOIN tasks t ON t.rowid = p.task_rowid")
-    db.execute("DELETE FROM tasks_fts_pending")
 print(f"  t0 has {db.execute('SELECT COUNT(*) FROM tasks').fetchone()[0]} tasks")
 PY
 LIST_URL="$URL/api/tasks?limit=50"

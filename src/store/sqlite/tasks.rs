@@ -189,25 +189,6 @@ pub(super) fn insert_task_tx(tx: &Connection, t: &TaskInsert) -> Result<Task, St
     Ok(task)
 }
 
-/// Indexes the tasks noted in `tasks_fts_pending` for full-text search, all in one statement,
-/// and clears the note (migration V10): the tenant's writer runs it right before each commit.
-pub(super) fn index_pending_tasks(conn: &Connection) -> Result<(), StoreError> {
-    let pending: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM tasks_fts_pending)")?
-        .query_row([], |r| r.get(0))?;
-    if pending {
-        conn.prepare_cached(
-            "INSERT INTO tasks_fts (rowid, prompt, result) \
-             SELECT t.rowid, t.prompt, t.result \
-             FROM tasks_fts_pending p JOIN tasks t ON t.rowid = p.task_rowid",
-        )?
-        .execute([])?;
-        conn.prepare_cached("DELETE FROM tasks_fts_pending")?
-            .execute([])?;
-    }
-    Ok(())
-}
-
 /// See [`Assignee::Default`].
 fn default_assignee(conn: &Connection) -> Result<Option<String>, StoreError> {
     Ok(conn
@@ -582,66 +563,7 @@ mod tests {
             )
             .unwrap();
         }
-        index_pending_tasks(&conn).unwrap(); // as the writer does before each commit
         conn
-    }
-
-    /// FTS5's own check that the index holds exactly the table's text.
-    fn assert_index_matches_tasks(conn: &Connection) {
-        conn.execute(
-            "INSERT INTO tasks_fts (tasks_fts, rank) VALUES ('integrity-check', 1)",
-            [],
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn a_new_task_is_searchable_once_the_pending_tasks_are_indexed() {
-        let conn = db(&["alpha report"]);
-        conn.execute(
-            "INSERT INTO tasks (id, prompt, created_at, updated_at) VALUES ('n', 'beta plan', 't', 't')",
-            [],
-        )
-        .unwrap();
-        assert!(matching(&conn, "beta").is_empty(), "noted, not yet indexed");
-        index_pending_tasks(&conn).unwrap();
-        assert_eq!(matching(&conn, "beta"), ["n"]);
-        assert_eq!(matching(&conn, "alpha"), ["0"]);
-        let pending: i64 = conn
-            .query_row("SELECT COUNT(*) FROM tasks_fts_pending", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(pending, 0);
-        assert_index_matches_tasks(&conn);
-    }
-
-    #[test]
-    fn tasks_changed_or_deleted_before_they_are_indexed_keep_the_index_exact() {
-        let conn = db(&["indexed first", "indexed second"]);
-        for (id, prompt) in [("p1", "pending one"), ("p2", "pending two")] {
-            conn.execute(
-                "INSERT INTO tasks (id, prompt, created_at, updated_at) VALUES (?1, ?2, 't', 't')",
-                params![id, prompt],
-            )
-            .unwrap();
-        }
-        // Changed and deleted while pending, and while indexed.
-        conn.execute(
-            "UPDATE tasks SET prompt = 'renamed gamma' WHERE id = 'p1'",
-            [],
-        )
-        .unwrap();
-        conn.execute("DELETE FROM tasks WHERE id = 'p2'", [])
-            .unwrap();
-        conn.execute("UPDATE tasks SET result = 'delta found' WHERE id = '0'", [])
-            .unwrap();
-        conn.execute("DELETE FROM tasks WHERE id = '1'", [])
-            .unwrap();
-        index_pending_tasks(&conn).unwrap();
-        assert_index_matches_tasks(&conn);
-        assert_eq!(matching(&conn, "gamma"), ["p1"]);
-        assert!(matching(&conn, "pending").is_empty());
-        assert_eq!(matching(&conn, "delta"), ["0"]);
-        assert!(matching(&conn, "second").is_empty());
     }
 
     fn matching(conn: &Connection, q: &str) -> Vec<String> {

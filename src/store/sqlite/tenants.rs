@@ -158,10 +158,7 @@ impl SqliteTenantDatabases {
             store: Arc::new(SqliteTenantStore {
                 id,
                 pool,
-                writer: Arc::new(
-                    Writer::new(SqliteManager::new(&path, self.busy_timeout))
-                        .before_commit(super::tasks::index_pending_tasks),
-                ),
+                writer: Arc::new(Writer::new(SqliteManager::new(&path, self.busy_timeout))),
             }),
             file,
             path,

@@ -82,8 +82,6 @@ pub(super) struct Writer {
     /// [`LINGER`] and [`MAX_OPEN`] (longer in tests, so that they do not race the clock).
     linger: Duration,
     max_open: Duration,
-    /// Run in every transaction right before it commits (see [`Writer::before_commit`]).
-    before_commit: fn(&Connection) -> Result<(), StoreError>,
 }
 
 #[derive(Default)]
@@ -139,16 +137,7 @@ impl Writer {
             joined: Condvar::new(),
             linger: LINGER,
             max_open: MAX_OPEN,
-            before_commit: |_| Ok(()),
         }
-    }
-
-    /// Has `f` run in every transaction right before it commits, after all of its writes: work
-    /// that costs the same for one write as for many is done once per commit. When `f` fails,
-    /// the transaction rolls back and every write in it fails with that error.
-    pub(super) fn before_commit(mut self, f: fn(&Connection) -> Result<(), StoreError>) -> Self {
-        self.before_commit = f;
-        self
     }
 
     /// Announces a write that is coming: until the returned guard is dropped, a transaction
@@ -221,7 +210,7 @@ impl Writer {
             // A write that failed has nothing in the batch to wait for.
             if kept { batch.wait() } else { Ok(()) }
         } else {
-            let (batch, r) = state.finish(broken, self.before_commit);
+            let (batch, r) = state.finish(broken);
             drop(state);
             // Waking the batch's writers after letting go of the writer: a woken thread may
             // take this one's CPU, and must not do so while it holds every other write back.
@@ -341,11 +330,7 @@ impl State {
     /// Ends the open transaction: commits it, or rolls it back when `broken` says it cannot
     /// be kept. Returns the batch of writes it held, for the caller to settle with the
     /// outcome once it let go of the writer.
-    fn finish(
-        &mut self,
-        broken: Option<StoreError>,
-        before_commit: fn(&Connection) -> Result<(), StoreError>,
-    ) -> (Arc<Batch>, Result<(), StoreError>) {
+    fn finish(&mut self, broken: Option<StoreError>) -> (Arc<Batch>, Result<(), StoreError>) {
         let Some(OpenTransaction { batch, writes, .. }) = self.open.take() else {
             return (Arc::default(), Ok(()));
         };
@@ -354,7 +339,7 @@ impl State {
             return (batch, Err(gone));
         };
         let outcome = match broken {
-            None => before_commit(conn).and_then(|()| Ok(run(conn, "COMMIT")?)),
+            None => run(conn, "COMMIT").map_err(StoreError::from),
             Some(e) => Err(e),
         };
         if outcome.is_ok() {
@@ -631,52 +616,6 @@ mod tests {
         drop(announced);
         first.join().unwrap().unwrap();
         assert_eq!(values(&manager), vec![1]);
-    }
-
-    /// Before each commit: refuses a transaction holding 666, else counts its rows in `t`
-    /// as the negative `-rows` (one row per commit).
-    fn tally(conn: &Connection) -> Result<(), StoreError> {
-        let bad: bool =
-            conn.query_row("SELECT EXISTS (SELECT 1 FROM t WHERE v = 666)", [], |r| {
-                r.get(0)
-            })?;
-        if bad {
-            return Err(StoreError::Conflict("666 refused before the commit".into()));
-        }
-        conn.execute("INSERT INTO t (v) SELECT -COUNT(*) FROM t WHERE v > 0", [])?;
-        Ok(())
-    }
-
-    #[test]
-    fn work_before_the_commit_runs_once_per_transaction_after_all_its_writes() {
-        let (_dir, writer, manager) = patient_writer();
-        let writer = Arc::new(Arc::into_inner(writer).unwrap().before_commit(tally));
-        let announced = writer.intend();
-        let first = lingering_write(&writer, 1);
-        writer.write(|c| insert(c, 2)).unwrap();
-        drop(announced);
-        first.join().unwrap().unwrap();
-        assert_eq!(
-            values(&manager),
-            vec![-2, 1, 2],
-            "one tally, after both writes"
-        );
-    }
-
-    #[test]
-    fn when_the_work_before_the_commit_fails_every_write_of_the_transaction_fails() {
-        let (_dir, writer, manager) = patient_writer();
-        let writer = Arc::new(Arc::into_inner(writer).unwrap().before_commit(tally));
-        let announced = writer.intend();
-        let first = lingering_write(&writer, 1);
-        let err = writer.write(|c| insert(c, 666)).unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-        drop(announced);
-        let err = first.join().unwrap().unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-        assert_eq!(count(&manager), 0);
-        writer.write(|c| insert(c, 3)).unwrap(); // the writer goes on
-        assert_eq!(values(&manager), vec![-1, 3]);
     }
 
     #[test]
