@@ -439,6 +439,19 @@ mod tests {
         first
     }
 
+    /// Writes 2, checking from another connection that nothing is committed yet: the write
+    /// that came first is still in the open transaction, which this one joins.
+    fn write_into_the_open_transaction(writer: &Writer, manager: &SqliteManager) {
+        let reader = manager.open().unwrap();
+        writer
+            .write(|c| {
+                let seen: i64 = reader.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
+                assert_eq!(seen, 0, "the first write committed on its own");
+                insert(c, 2)
+            })
+            .unwrap();
+    }
+
     #[test]
     fn a_write_is_committed_when_it_returns() {
         let (_dir, writer, manager) = writer();
@@ -492,15 +505,7 @@ mod tests {
         let (_dir, writer, manager) = writer();
         let writer = Arc::new(writer);
         let first = write_until_another_arrives(&writer, Ok(()));
-        let reader = manager.open().unwrap();
-        writer
-            .write(|c| {
-                // The first write is in this same transaction, not yet committed.
-                let seen: i64 = reader.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
-                assert_eq!(seen, 0);
-                insert(c, 2)
-            })
-            .unwrap();
+        write_into_the_open_transaction(&writer, &manager);
         first.join().unwrap().unwrap();
         assert_eq!(count(&manager), 2);
     }
@@ -577,15 +582,7 @@ mod tests {
         let (_dir, writer, manager) = patient_writer();
         let announced = writer.intend();
         let first = lingering_write(&writer, 1);
-        let reader = manager.open().unwrap();
-        writer
-            .write(|c| {
-                // The first write waited: it is in this same transaction, not yet committed.
-                let seen: i64 = reader.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
-                assert_eq!(seen, 0);
-                insert(c, 2)
-            })
-            .unwrap();
+        write_into_the_open_transaction(&writer, &manager);
         drop(announced);
         first.join().unwrap().unwrap();
         assert_eq!(values(&manager), vec![1, 2]);
