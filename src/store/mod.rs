@@ -203,34 +203,29 @@ pub trait TenantDatabases: Send + Sync + 'static {
     fn checkpoint_open(&self) -> usize;
 }
 
+/// Held by a request that is going to write to a tenant store, from before its work starts
+/// until it is done: while other such requests are under way, the store may keep a write
+/// transaction open for a moment so that their writes share one commit. Dropping it ends
+/// the announcement; a request that ends up writing nothing only cost that moment.
+pub struct WriteIntent {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl WriteIntent {
+    /// An announcement that lasts until `held` is dropped.
+    pub fn held(held: impl Send + Sync + 'static) -> Self {
+        WriteIntent {
+            _held: Box::new(held),
+        }
+    }
+}
+
 /// One tenant's open database: the repositories of every domain area (each its own trait, in
 /// its own module). A handle only ever reaches the rows of the tenant it was opened for.
 ///
 /// Conventions of the repository traits: reads return domain types; every mutation takes the
 /// [`AuditEntry`] that records it and writes it in the same transaction; a missing row is
 /// [`StoreError::NotFound`], a violated uniqueness [`StoreError::Conflict`].
-/// Held by a request that is going to write to a tenant store, from before its work starts
-/// until it is done: while other such requests are under way, the store may keep a write
-/// transaction open for a moment so that their writes share one commit. Dropping it ends
-/// the announcement; a request that ends up writing nothing only cost that moment.
-pub struct WriteIntent {
-    _held: Option<Box<dyn Send + Sync>>,
-}
-
-impl WriteIntent {
-    /// An announcement that nothing waits for (for stores that do not group commits).
-    pub fn none() -> Self {
-        WriteIntent { _held: None }
-    }
-
-    /// An announcement that lasts until `held` is dropped.
-    pub fn held(held: impl Send + Sync + 'static) -> Self {
-        WriteIntent {
-            _held: Some(Box::new(held)),
-        }
-    }
-}
-
 pub trait TenantStore:
     AgentRepo
     + TaskRepo

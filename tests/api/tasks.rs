@@ -146,6 +146,23 @@ async fn a_task_naming_no_assignee_goes_to_the_default_assignee_else_the_org_roo
     assert_eq!(unassigned["assignee_id"], Value::Null);
     assert_eq!(to_root["assignee_id"], root.as_str(), "the oldest root");
     assert_eq!(to_default["assignee_id"], dev.as_str());
+    // The task's `created` event and its audit entry name the assignee it got.
+    for (task, assignee) in [(&to_root, json!(root)), (&to_default, json!(dev))] {
+        let path = format!("/api/tasks/{}/events", id(task));
+        let (_, events) = api(&app, &admin, Method::GET, &path, None).await;
+        assert_eq!(events["items"][0]["kind"], "created", "{events}");
+        assert_eq!(
+            events["items"][0]["data"]["assignee_id"], assignee,
+            "{events}"
+        );
+        let path = format!("/api/audit?target_id={}", id(task));
+        let (_, audit) = api(&app, &admin, Method::GET, &path, None).await;
+        assert_eq!(audit["items"][0]["action"], "task.created", "{audit}");
+        assert_eq!(
+            audit["items"][0]["details"]["assignee_id"], assignee,
+            "{audit}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -21,10 +21,11 @@
 //! Writers rarely arrive *while* another one writes, though: a write is short, and on a busy
 //! machine the next request of the same tenant is usually still being parsed. So requests
 //! that are going to write say so first ([`Writer::intend`]), and a writer about to commit
-//! lingers while such requests are under way and not yet in its transaction, for at most
-//! [`LINGER`] from the transaction's start. It commits at once when no one else announced a
-//! write: a lone write waits for nothing. Measured over 10 tenants (64 concurrent creators),
-//! this took commits from 1.3 to ~5 writes each (see `benches/RESULTS.md`).
+//! lingers while such requests are under way and not yet in its transaction: at most
+//! [`LINGER`] at a time, and until [`MAX_OPEN`] after the transaction began. It commits at
+//! once when no one else announced a write: a lone write waits for nothing. Measured over 10
+//! tenants (64 concurrent creators), this took commits from 1.3 to ~2.4 writes each and task
+//! creations from ~3,800 to ~4,600 per second (see `benches/RESULTS.md`).
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
