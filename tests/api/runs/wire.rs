@@ -133,9 +133,22 @@ async fn a_three_level_tree_completes_over_anthropic_and_the_root_carries_the_re
 
     assert_eq!(done["status"], "completed", "{done}");
     let result = done["result"].as_str().unwrap();
-    assert!(result.starts_with("ceo summary"), "{result}");
-    assert!(result.contains("lead summary"), "{result}");
-    assert!(result.contains("ic result"), "{result}");
+    // Every task of the tree with its status, error and result, for a failure to show.
+    let (_, all) = api(&app, &admin, Method::GET, "/api/tasks?limit=10", None).await;
+    let tree: Vec<String> = all["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            format!(
+                "{} {} {} {}",
+                t["prompt"], t["status"], t["error_code"], t["result"]
+            )
+        })
+        .collect();
+    assert!(result.starts_with("ceo summary"), "{result}; {tree:#?}");
+    assert!(result.contains("lead summary"), "{result}; {tree:#?}");
+    assert!(result.contains("ic result"), "{result}; {tree:#?}");
     // The real wire format: key and version headers on every call, streamed.
     let requests = fake.requests();
     assert!(requests.len() >= 5, "{}", requests.len());
