@@ -12,6 +12,8 @@
 # per tenant (POST /api/agents). Then:
 #   C. POST /api/tasks for DURATION s, wrk -c64, round-robin over the 10 tenants' tokens (one
 #      tenant per request; each tenant is its own SQLite file): created tasks per second.
+#   C2. One client creating tasks one at a time: latency per creation (a lone write's commit
+#      waits for no one).
 #   Seeds t0 up to TASKS (100,000) tasks with Python's sqlite3 straight into its database
 #      file (the FTS and board-count triggers fire as for the API; statuses spread over every
 #      column; the server keeps running), then checks the list through the API.
@@ -118,6 +120,25 @@ print(sum(sqlite3.connect(f).execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
 PY
 )
 echo "  tasks in the 10 tenant databases afterwards: $created"
+
+# A client alone, one creation at a time: its commits have no one to wait for.
+echo "== C2. POST /api/tasks by one client, one request at a time (t1) =="
+python3 - "$PORT" "${TOKENS[1]}" <<'PY'
+import http.client, json, statistics, sys, time
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+headers = {"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"}
+took = []
+for i in range(450):
+    start = time.perf_counter()
+    conn.request("POST", "/api/tasks", json.dumps({"prompt": f"Sequential task {i}"}), headers)
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 201, response.status
+    took.append(time.perf_counter() - start)
+took = took[50:]  # after warming up
+print(f"  latency per creation: median {statistics.median(took) * 1e3:.2f} ms, "
+      f"p99 {statistics.quantiles(took, n=100)[98] * 1e3:.2f} ms ({len(took)} requests)")
+PY
 [[ "${ONLY:-}" == post ]] && exit 0
 
 echo "== seeding t0 up to $TASKS tasks (sqlite3, straight into the file) =="
