@@ -249,7 +249,7 @@ pub(crate) fn insert_prepared(
     let audit = scope
         .audit("task.created", Target::new("task", &insert.id))
         .with_details(details);
-    let InsertedTask { task, runnable } = scope.store.insert_task(insert, &audit)?;
+    let InsertedTask { task, runnable } = scope.store.insert_task(insert, audit)?;
     scope.publish_value("task.created", &task);
     if runnable {
         scope.hand_over(std::slice::from_ref(&task));

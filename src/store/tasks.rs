@@ -78,12 +78,10 @@ pub trait TaskRepo {
     fn task_events(&self, task_id: &str, page: &PageRequest)
     -> Result<Page<TaskEvent>, StoreError>;
     /// Inserts a task with its `created` event and `audit`. The assignee the insert resolved
-    /// is recorded as `assignee_id` in both the event's data and the audit entry's details.
-    fn insert_task(
-        &self,
-        task: &TaskInsert,
-        audit: &AuditEntry,
-    ) -> Result<InsertedTask, StoreError>;
+    /// is recorded as `assignee_id` in both the event's data and the audit entry's details
+    /// (the store completes the entry, hence it takes it).
+    fn insert_task(&self, task: &TaskInsert, audit: AuditEntry)
+    -> Result<InsertedTask, StoreError>;
     /// Applies `change` if the task's status is still `expected` (compare-and-set): `None`
     /// when it moved on meanwhile; [`StoreError::NotFound`] when the task is gone.
     fn update_task(

@@ -428,13 +428,12 @@ impl TaskRepo for SqliteTenantStore {
     fn insert_task(
         &self,
         task: &TaskInsert,
-        audit: &AuditEntry,
+        mut audit: AuditEntry,
     ) -> Result<InsertedTask, StoreError> {
         // Not `write_audited`: the entry names the assignee, resolved in the transaction.
         // The reads ride on the writer's connection, whose cache no other commit empties.
         self.write(|tx| {
             let task = insert_task_tx(tx, task)?;
-            let mut audit = audit.clone();
             if let Some(details) = audit.details.as_object_mut() {
                 details.insert("assignee_id".into(), task.assignee_id.clone().into());
             }
@@ -607,6 +606,17 @@ mod tests {
         );
     }
 
+    /// SQLite's plan for `sql` with `args`, its steps joined by "; ".
+    fn query_plan(conn: &Connection, sql: &str, args: Vec<Value>) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows: Vec<String> = stmt
+            .query_map(params_from_iter(args), |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.join("; ")
+    }
+
     #[test]
     fn a_new_top_level_task_enters_only_the_indexes_that_list_it() {
         let conn = db(&[]);
@@ -628,15 +638,7 @@ mod tests {
             ]
         );
         // The lookups the partial indexes are for still search them.
-        let plan = |sql: &str| -> String {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let rows: Vec<String> = stmt
-                .query_map(["x"], |r| r.get(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            rows.join("; ")
-        };
+        let plan = |sql: &str| query_plan(&conn, sql, vec![Value::Text("x".into())]);
         let running = plan("SELECT 1 FROM tasks WHERE assignee_id = ?1 AND status = 'running'");
         assert!(running.contains("tasks_running_by_assignee"), "{running}");
         let children = plan(&format!(
@@ -649,15 +651,7 @@ mod tests {
     #[test]
     fn lists_by_status_and_board_columns_read_an_index_in_order_without_sorting() {
         let conn = db(&[]);
-        let plan = |sql: &str, args: Vec<Value>| -> String {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let rows: Vec<String> = stmt
-                .query_map(params_from_iter(args), |r| r.get(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            rows.join("; ")
-        };
+        let plan = |sql: &str, args: Vec<Value>| query_plan(&conn, sql, args);
         let board = plan(
             &newest_of_status_sql(),
             vec![Value::Text("pending".into()), Value::Integer(20)],
