@@ -430,6 +430,7 @@ impl Runtime {
             mut request,
             env,
             check,
+            children_seen,
         } = setup;
         clock.check = Some(check);
         let (task, agent) = (env.task.clone(), env.agent.clone());
@@ -576,7 +577,9 @@ impl Runtime {
                 }
             }
             let Some((results, finish, events)) = tools else {
-                return self.unfinished(scope, &task, last_text).await;
+                return self
+                    .unfinished(scope, &task, children_seen, last_text)
+                    .await;
             };
             clock.events = events;
             request.messages.push(Message {
@@ -609,20 +612,27 @@ impl Runtime {
         ))
     }
 
-    /// A turn without tool calls ends the run: it waits for open subtasks, else follows the
-    /// configured policy (complete with the last text, or fail).
+    /// A turn without tool calls ends the run: it waits for open subtasks, and runs again
+    /// for subtasks that finished since its prompt was written (`children_seen` were in it):
+    /// their results are for the agent to read, not to be dropped by ending on its last words.
+    /// Else it follows the configured policy (complete with the last text, or fail).
     async fn unfinished(
         &self,
         scope: &Scope,
         task: &Task,
+        children_seen: usize,
         last_text: String,
     ) -> Result<Ending, LoopError> {
         let (scope2, id) = (scope.clone(), task.id.clone());
-        let open = tokio::task::spawn_blocking(move || scope2.store.open_children(&id))
-            .await
-            .map_err(|e| LoopError::Retry(e.to_string()))?
-            .map_err(|e| LoopError::Retry(e.to_string()))?;
-        if !open.is_empty() {
+        let (open, finished) = tokio::task::spawn_blocking(move || {
+            let open = scope2.store.open_children(&id)?;
+            Ok::<_, crate::store::StoreError>((open.len(), scope2.store.child_results(&id)?.len()))
+        })
+        .await
+        .map_err(|e| LoopError::Retry(e.to_string()))?
+        .map_err(|e| LoopError::Retry(e.to_string()))?;
+        if open > 0 || finished > children_seen {
+            // With none open, the end of the run puts the task back to pending.
             return Ok(Ending::new(RunOutcome::Waiting, None));
         }
         if self.config.unfinished_policy == "fail" {
@@ -740,6 +750,8 @@ struct Setup {
     env: ToolEnv,
     /// The first call's check: cancel request and budgets.
     check: (bool, crate::domain::run::Budgets),
+    /// How many finished subtasks the prompt reports the results of.
+    children_seen: usize,
 }
 
 /// Reads what the run needs and builds the first request (blocking).
@@ -882,6 +894,7 @@ fn prepare(
         request,
         env,
         check,
+        children_seen: context.children.len(),
     }))
 }
 

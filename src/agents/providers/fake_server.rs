@@ -219,5 +219,18 @@ async fn answer(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
+    if let Some(gate) = reply.until {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let ready = gate.0.clone();
+            let open = tokio::task::spawn_blocking(move || ready())
+                .await
+                .unwrap_or(true);
+            if open || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
     response
 }

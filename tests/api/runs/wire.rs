@@ -98,6 +98,64 @@ fn delegating_model(
 
 const TREE: &[(&str, &str)] = &[("ceo", "lead"), ("lead", "ic")];
 
+#[tokio::test]
+async fn a_manager_whose_subtask_finished_before_its_turn_ended_runs_again_for_the_result() {
+    // The manager's turn after delegating ends only once the subtask is completed: the run
+    // must not complete the task with "Waiting for my report." and drop the result.
+    let db: Arc<std::sync::OnceLock<std::path::PathBuf>> = Arc::default();
+    let model = delegating_model(&[("lead", "ic")]);
+    let subtask_done = {
+        let db = db.clone();
+        move || -> bool {
+            let Some(path) = db.get() else { return false };
+            let Ok(conn) = rusqlite::Connection::open(path) else {
+                return false;
+            };
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE prompt = 'Do your part, ic' \
+                 AND status = 'completed')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(false)
+        }
+    };
+    let subtask_done = Arc::new(subtask_done);
+    let fake = FakeLlm::start(move |request| {
+        let reply = model(request);
+        if agent_of(request) == "lead" && has_tool_results(request) {
+            let done = subtask_done.clone();
+            reply.until(move || done())
+        } else {
+            reply
+        }
+    });
+    let app = spawn_app().await;
+    let admin = tenant_with(&app, "acme", "admin");
+    let tenant = app.state.directory.get("acme").expect("tenant");
+    db.set(app.tenant_file(&tenant)).expect("set once");
+    org(&app, &admin, &[("lead", None), ("ic", Some("lead"))]).await;
+    default_provider(&app, &admin, provider(&fake, Api::Anthropic)).await;
+
+    let task = post(
+        &app,
+        &admin,
+        "/api/tasks",
+        json!({ "prompt": "Ship it", "assignee": "lead" }),
+    )
+    .await;
+    let done = wait_for_task(
+        &app,
+        &admin,
+        task["id"].as_str().unwrap(),
+        &["completed", "failed"],
+    )
+    .await;
+
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"], "lead summary [ic result]", "{done}");
+}
+
 async fn tree_app(app: &TestApp, fake: &FakeLlm, api: Api) -> String {
     let admin = tenant_with(app, "acme", "admin");
     org(

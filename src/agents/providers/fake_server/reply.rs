@@ -1,5 +1,6 @@
 //! What the fake server answers (how each wire format writes it is in `render`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,6 +13,18 @@ pub struct FakeReply {
     pub kind: FakeReplyKind,
     /// How long the server waits before answering.
     pub delay: Duration,
+    /// What the server waits for before answering (see [`FakeReply::until`]).
+    pub until: Option<Gate>,
+}
+
+/// A condition the server polls, off its worker, before it answers.
+#[derive(Clone)]
+pub struct Gate(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +89,7 @@ impl FakeReply {
         Self {
             kind: FakeReplyKind::Turn(turn),
             delay: Duration::ZERO,
+            until: None,
         }
     }
 
@@ -106,6 +120,7 @@ impl FakeReply {
                 body: None,
             },
             delay: Duration::ZERO,
+            until: None,
         }
     }
 
@@ -113,6 +128,7 @@ impl FakeReply {
         Self {
             kind: FakeReplyKind::Malformed,
             delay: Duration::ZERO,
+            until: None,
         }
     }
 
@@ -124,6 +140,7 @@ impl FakeReply {
                 body: body.into(),
             },
             delay: Duration::ZERO,
+            until: None,
         }
     }
 
@@ -206,6 +223,14 @@ impl FakeReply {
 
     pub fn with_delay(mut self, millis: u64) -> Self {
         self.delay = Duration::from_millis(millis);
+        self
+    }
+
+    /// Answers only once `ready` holds (polled every millisecond, for at most 30 s), while
+    /// the server goes on answering other requests: to order a reply after something the
+    /// test can observe.
+    pub fn until(mut self, ready: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.until = Some(Gate(Arc::new(ready)));
         self
     }
 }
