@@ -54,6 +54,13 @@ impl MigrationSet {
         self
     }
 
+    /// The migrations of this set up to `version` (tests of a migration over existing data).
+    #[cfg(test)]
+    pub fn up_to(mut self, version: u32) -> Self {
+        self.migrations.retain(|m| m.version() <= version as i32);
+        self
+    }
+
     /// The version a database has once every migration of this set is applied.
     pub fn latest_version(&self) -> i64 {
         self.migrations
@@ -172,5 +179,57 @@ mod tests {
             )
             .unwrap();
         assert_eq!(has_x, 0);
+    }
+
+    #[test]
+    fn v10_keeps_every_task_event_audit_entry_and_search_match() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        MigrationSet::tenant().up_to(9).apply(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasks (id, prompt, created_at, updated_at) \
+                 VALUES ('t1', 'write the quarterly summary', 'a', 'a'); \
+             INSERT INTO task_events (id, task_id, kind, created_at) VALUES ('e2', 't1', 'b', 'b'); \
+             INSERT INTO task_events (id, task_id, kind, created_at) VALUES ('e1', 't1', 'a', 'a'); \
+             INSERT INTO audit_log (id, actor_type, action, created_at, user_agent) \
+                 VALUES ('u1', 'user', 'task.created', 'a', 'curl');",
+        )
+        .unwrap();
+        MigrationSet::tenant().apply(&mut conn).unwrap();
+
+        let rows = |sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(
+            rows("SELECT id || ':' || kind FROM task_events WHERE task_id = 't1' ORDER BY id"),
+            ["e1:a", "e2:b"]
+        );
+        assert_eq!(
+            rows("SELECT action || ':' || user_agent FROM audit_log"),
+            ["task.created:curl"]
+        );
+        assert_eq!(
+            rows("SELECT CAST(rowid AS TEXT) FROM tasks_fts WHERE tasks_fts MATCH 'quarterly'"),
+            ["1"]
+        );
+        // Both tables are their own primary key's b-tree, and the index keeps no token counts.
+        assert_eq!(
+            rows(
+                "SELECT name FROM pragma_table_list WHERE wr AND name NOT LIKE 'tasks_fts%' ORDER BY name"
+            ),
+            ["audit_log", "task_counts", "task_events"]
+        );
+        assert!(rows("SELECT name FROM sqlite_master WHERE name = 'tasks_fts_docsize'").is_empty());
+        // Still append-only, and deleting a task still takes its events.
+        for sql in ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"] {
+            let refused = conn.execute(sql, []).unwrap_err().to_string();
+            assert!(refused.contains("append-only"), "{sql}: {refused}");
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON; DELETE FROM tasks WHERE id = 't1';")
+            .unwrap();
+        assert!(rows("SELECT id FROM task_events").is_empty());
     }
 }
