@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::api::client_ip::TrustedProxies;
 pub use crate::ops::rate_limit::{PlanLimit, RateLimitSettings};
+pub use crate::ops::sched::CpuScheduling;
 
 /// Default listen address (loopback: exposing the server is an explicit choice).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -98,6 +99,8 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// How the server's threads are scheduled (see `ops::sched`).
+    pub cpu_scheduling: CpuScheduling,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
     /// Origins (`https://app.example.com`) whose pages may call the API from a browser, with
@@ -115,6 +118,7 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             workers: 0,
+            cpu_scheduling: CpuScheduling::default(),
             shutdown_timeout_secs: 30,
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
@@ -509,6 +513,7 @@ pub struct Overrides {
     pub max_body_bytes: Option<usize>,
     pub max_open_tenants: Option<usize>,
     pub workers: Option<usize>,
+    pub cpu_scheduling: Option<CpuScheduling>,
     pub cors_allowed_origins: Option<Vec<String>>,
     pub trusted_proxies: Option<Vec<String>>,
     pub admin_email: Option<String>,
@@ -553,6 +558,9 @@ impl Settings {
         }
         if let Some(v) = o.workers {
             http.workers = v;
+        }
+        if let Some(v) = o.cpu_scheduling {
+            http.cpu_scheduling = v;
         }
         if let Some(v) = o.cors_allowed_origins {
             http.cors_allowed_origins = v;
@@ -858,6 +866,35 @@ mod tests {
         assert_eq!(s.backend, Backend::Sqlite);
         assert_eq!(s.http.max_body_bytes, 1024 * 1024);
         assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.http.cpu_scheduling, CpuScheduling::Batch);
+    }
+
+    #[test]
+    fn cpu_scheduling_comes_from_the_file_or_the_environment_and_is_checked() {
+        let f = config_file("[http]\ncpu_scheduling = \"normal\"\n");
+        let from_file = |o: Overrides| {
+            Settings::load(Overrides {
+                config: Some(f.path().to_owned()),
+                ..o
+            })
+        };
+        let s = from_file(Overrides::default()).unwrap();
+        assert_eq!(s.http.cpu_scheduling, CpuScheduling::Normal);
+        let s = from_file(Overrides {
+            cpu_scheduling: Some(CpuScheduling::Batch),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.http.cpu_scheduling, CpuScheduling::Batch);
+
+        let f = config_file("[http]\ncpu_scheduling = \"fifo\"\n");
+        let err = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("fifo") && err.contains("batch"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub enum Mode {
 pub fn run(settings: Settings, mode: Mode) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_filter(DEFAULT_SERVER_LOG), settings.log_format);
     crate::ops::raise_open_file_limit();
+    crate::ops::sched::apply(settings.http.cpu_scheduling);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,6 +7,7 @@ pub mod queue_metrics;
 pub mod queue_runtime;
 pub mod rate_limit;
 pub mod run_metrics;
+pub mod sched;
 
 /// Raises the soft limit of open files to the hard limit. Each open WAL database holds a few
 /// descriptors per connection, and a server keeps many tenants open; the common default soft

@@ -216,6 +216,20 @@ fn migrate_reports_a_damaged_tenant_and_exits_non_zero() {
     assert!(stderr(&out).contains("acme"), "{}", stderr(&out));
 }
 
+/// The scheduling policy (field 41 of `/proc/PID/task/TID/stat`) of each thread of `pid`.
+fn thread_policies(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|task| {
+            let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+            // Fields after the command name, which is in parentheses and may hold spaces;
+            // the first of them is field 3.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            after.split(' ').nth(41 - 3).unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn serve_logs_json_lines_and_stops_cleanly_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
@@ -232,6 +246,7 @@ fn serve_logs_json_lines_and_stops_cleanly_on_sigterm() {
             &format!("127.0.0.1:{port}"),
         ])
         .env("AGENTHQ_DATA_DIR", data.path())
+        .env_remove("AGENTHQ_CPU_SCHEDULING")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -244,6 +259,13 @@ fn serve_logs_json_lines_and_stops_cleanly_on_sigterm() {
         }
         assert!(std::time::Instant::now() < deadline, "server did not start");
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Every thread runs under SCHED_BATCH (`http.cpu_scheduling`'s default), unless this
+    // test runs with a niceness, which the server then keeps its scheduling for.
+    if rustix::process::getpriority_process(None).unwrap() == 0 {
+        let policies = thread_policies(child.id());
+        assert!(policies.len() > 2, "{policies:?}");
+        assert!(policies.iter().all(|&p| p == 3), "{policies:?}");
     }
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
