@@ -77,8 +77,8 @@ pub(super) struct Writer {
     /// Writers in [`Writer::linger`], waiting on `joined`.
     lingering: AtomicUsize,
     state: Mutex<State>,
-    /// Signalled, while someone lingers, when a write joined the open transaction or an
-    /// intent ended.
+    /// Signalled, while someone lingers, when an intent ended or the open transaction ended
+    /// (a writer that lingered, then saw a later one join, waits here for its outcome).
     joined: Condvar,
     /// [`LINGER`] and [`MAX_OPEN`] (longer in tests, so that they do not race the clock).
     linger: Duration,
@@ -196,10 +196,9 @@ impl Writer {
             Err(_) if first => Some(StoreError::Internal("the write panicked".into())),
             _ => None,
         };
+        // The writers lingering before this one are not woken: the commit is this one's to
+        // do now, and theirs ends when it is done (see below).
         let writes = state.record_write();
-        if self.lingering.load(Ordering::SeqCst) > 0 {
-            self.joined.notify_all();
-        }
         let mut leave_commit =
             broken.is_none() && writes < MAX_BATCH && self.arriving.load(Ordering::SeqCst) > 0;
         if !leave_commit && broken.is_none() && writes < MAX_BATCH {
@@ -216,6 +215,11 @@ impl Writer {
             // Waking the batch's writers after letting go of the writer: a woken thread may
             // take this one's CPU, and must not do so while it holds every other write back.
             batch.settle(r.clone());
+            // Writers of the batch that lingered before a later one joined wait on `joined`;
+            // settled first, so that they find their outcome when they wake.
+            if self.lingering.load(Ordering::SeqCst) > 0 {
+                self.joined.notify_all();
+            }
             r
         };
         match outcome {
@@ -586,6 +590,26 @@ mod tests {
         write_into_the_open_transaction(&writer, &manager);
         drop(announced);
         first.join().unwrap().unwrap();
+        assert_eq!(values(&manager), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_writer_that_lingered_returns_when_a_later_one_commits_for_it() {
+        let (_dir, writer, manager) = patient_writer();
+        let announced = writer.intend();
+        let first = lingering_write(&writer, 1);
+        write_into_the_open_transaction(&writer, &manager); // joins, and commits both
+        // `announced` still stands: only the commit can have ended the first write's wait.
+        let started = Instant::now();
+        while !first.is_finished() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the first write was not told of the commit that held it"
+            );
+            thread::yield_now();
+        }
+        first.join().unwrap().unwrap();
+        drop(announced);
         assert_eq!(values(&manager), vec![1, 2]);
     }
 
