@@ -22,7 +22,10 @@
 #   B. GET /api/tasks/board (t0) at each level.
 #
 # Knobs: ROUNDS (3), DURATION seconds per run (8), CONNS ("64 1000"), THREADS (wrk, 2),
-# WARMUP seconds (2), TASKS (100000), CARGO_TARGET_DIR, ONLY=post (stop after C: to compare
+# WARMUP seconds (2), TASKS (100000), CARGO_TARGET_DIR, BIN_B (another agenthq binary: it serves
+# the same data on a second port, and A/B measure it too, as list_b and board_b, right after
+# the first binary in every round; e.g. BIN_B=... ARGS_B="--cpu-scheduling normal"),
+# ONLY=post (stop after C: to compare
 # builds' task creation, alternate runs of each, e.g.
 #   for r in 1 2 3; do for b in old new; do
 #     ONLY=post SKIP_BUILD=1 CARGO_TARGET_DIR=/tmp/$b benches/tasks.sh; done; done).
@@ -182,12 +185,30 @@ d = json.load(sys.stdin)
 page, item = json.dumps(d, separators=(",", ":")), json.dumps(d["items"][0], separators=(",", ":"))
 print(f"  bare page: {len(page)} bytes, {len(item)} per task")'
 
+if [[ -n "${BIN_B:-}" ]]; then
+    PORT_B=$(free_port)
+    # shellcheck disable=SC2086 # ARGS_B is a list of arguments
+    "$BIN_B" serve --listen "127.0.0.1:$PORT_B" --data-dir "$DATA" --config "$CONFIG" \
+        ${ARGS_B:-} 2>"$WORK/agenthq-b.log" &
+    PID_B=$!
+    PIDS+=("$PID_B")
+    URL_B=http://127.0.0.1:$PORT_B
+    wait_up "$URL_B/healthz"
+fi
+run_b() { # name conns url-path: the same run against BIN_B's server, when there is one
+    [[ -n "${BIN_B:-}" ]] && run "$1" "$2" "$DURATION" "$URL_B$3" "$PID_B" "$AUTH"
+    return 0
+}
+
 echo "== A/B. GET /api/tasks?limit=50 and /api/tasks/board on $TASKS tasks vs bare =="
 echo "  $(nproc) cores shared by wrk (-t$THREADS) and the server; ${DURATION}s per run, $ROUNDS rounds"
 BARE_URL=http://127.0.0.1:$BARE_PORT/api/tasks
 for c in $CONNS; do
     run warmup "$c" "$WARMUP" "$BARE_URL" "$BARE_PID"
     run warmup "$c" "$WARMUP" "$LIST_URL" "$PID" "$AUTH"
+    if [[ -n "${BIN_B:-}" ]]; then
+        run warmup "$c" "$WARMUP" "$URL_B/api/tasks?limit=50" "$PID_B" "$AUTH"
+    fi
 done
 for r in $(seq "$ROUNDS"); do
     ROUND=$r
@@ -196,11 +217,14 @@ for r in $(seq "$ROUNDS"); do
         if (( r % 2 )); then
             run bare "$c" "$DURATION" "$BARE_URL" "$BARE_PID"
             run list "$c" "$DURATION" "$LIST_URL" "$PID" "$AUTH"
+            run_b list_b "$c" "/api/tasks?limit=50"
         else
             run list "$c" "$DURATION" "$LIST_URL" "$PID" "$AUTH"
+            run_b list_b "$c" "/api/tasks?limit=50"
             run bare "$c" "$DURATION" "$BARE_URL" "$BARE_PID"
         fi
         run board "$c" "$DURATION" "$URL/api/tasks/board" "$PID" "$AUTH"
+        run_b board_b "$c" "/api/tasks/board"
     done
 done
 python3 - "$RESULTS" <<'PY'
@@ -212,7 +236,7 @@ for name, conns, rps, p99, p50, non2xx, errs, cpu, rnd in rows:
     by.setdefault((name, conns), []).append((float(rps), float(p99), float(p50), int(non2xx), int(errs)))
 for conns in sorted({c for _, c in by}, key=int):
     line = []
-    for name in ("bare", "list", "board"):
+    for name in ("bare", "list", "board", "list_b", "board_b"):
         runs = by.get((name, conns), [])
         if not runs:
             continue
