@@ -32,7 +32,7 @@ pub enum CpuScheduling {
     /// `SCHED_BATCH`: no wakeup preemption between the server's threads (the default).
     #[default]
     Batch,
-    /// `SCHED_OTHER`, the policy the process was started with.
+    /// The policy the process was started with (usually `SCHED_OTHER`), left as it is.
     Normal,
 }
 
