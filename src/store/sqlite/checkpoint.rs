@@ -31,7 +31,7 @@ use super::connection::SqliteManager;
 /// tenant's commits keep writing the same pages (the right edge of each index, the full-text
 /// index's structure): checkpointing a quarter as often copies fewer pages. Measured with 64
 /// task creators over 10 tenants: bytes the server wrote per creation 36 – 37 → 34 KB, and
-/// 7,419 → 7,812 created/s (median of eight alternating pairs; `benches/RESULTS.md`). The log
+/// 7,040 → 7,528 created/s (median of four alternating pairs; `benches/RESULTS.md`). The log
 /// of a busy tenant is ~16 MB instead of ~4 MB; its bound ([`INLINE_PAGES`]) did not change.
 const REQUEST_PAGES: c_int = 4000;
 
