@@ -36,7 +36,8 @@ use super::connection::SqliteManager;
 const REQUEST_PAGES: c_int = 4000;
 
 /// Log size (pages) at which a commit checkpoints itself: the background thread is behind.
-/// Bounds the log at ~32 MB per tenant, as it was when checkpoints were asked for at 1,000.
+/// Keeps a tenant's log near ~32 MB at most (unless a long read holds it back), as it was
+/// when checkpoints were asked for at 1,000.
 const INLINE_PAGES: c_int = 8000;
 
 static BACKGROUND: AtomicU64 = AtomicU64::new(0);
