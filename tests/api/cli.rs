@@ -216,12 +216,13 @@ fn migrate_reports_a_damaged_tenant_and_exits_non_zero() {
     assert!(stderr(&out).contains("acme"), "{}", stderr(&out));
 }
 
-/// The scheduling policy (field 41 of `/proc/PID/task/TID/stat`) of each thread of `pid`.
+/// The scheduling policy (field 41 of `/proc/PID/task/TID/stat`) of each thread of `pid`
+/// (a thread that ends while they are read is left out).
 fn thread_policies(pid: u32) -> Vec<u32> {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
-        .map(|task| {
-            let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
+        .map(|stat| {
             // Fields after the command name, which is in parentheses and may hold spaces;
             // the first of them is field 3.
             let after = &stat[stat.rfind(')').unwrap() + 2..];
