@@ -56,6 +56,14 @@ pub async fn default_provider(app: &TestApp, token: &str, provider: Value) -> St
     id
 }
 
+/// Creates a task (`POST /api/tasks` with `body`) and waits until it completed or failed;
+/// returns it.
+pub async fn run_task(app: &TestApp, token: &str, body: Value) -> Value {
+    let task = post(app, token, "/api/tasks", body).await;
+    let id = task["id"].as_str().expect("the task's id");
+    wait_for_task(app, token, id, &["completed", "failed"]).await
+}
+
 /// Waits until task `id` has one of `statuses`; returns it.
 pub async fn wait_for_task(app: &TestApp, token: &str, id: &str, statuses: &[&str]) -> Value {
     let path = format!("/api/tasks/{id}");

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::{SETTLE, default_provider, event_kinds, get, org, post, wait_for_task};
+use super::{SETTLE, default_provider, event_kinds, get, org, post, run_task, wait_for_task};
 use crate::helpers::{api, eventually, spawn_app, tenant_with};
 
 #[tokio::test]
@@ -26,15 +26,13 @@ async fn a_manager_delegates_to_each_report_and_finishes_with_their_results() {
     default_provider(&app, &admin, json!({ "kind": "simulated", "name": "sim" })).await;
 
     // Act
-    let task = post(
+    let done = run_task(
         &app,
         &admin,
-        "/api/tasks",
         json!({ "prompt": "Launch the product", "assignee": "ceo" }),
     )
     .await;
-    let id = task["id"].as_str().unwrap();
-    let done = wait_for_task(&app, &admin, id, &["completed", "failed"]).await;
+    let id = done["id"].as_str().unwrap();
 
     // Assert: the root's result carries every leaf's result, through the middle manager.
     assert_eq!(done["status"], "completed", "{done}");

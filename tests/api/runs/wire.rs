@@ -9,7 +9,7 @@ use agenthq::agents::providers::fake_server::{Api, FAKE_API_KEY, FakeLlm, FakeRe
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{default_provider, event_kinds, get, org, post, wait_for_task};
+use super::{default_provider, event_kinds, get, org, post, run_task, wait_for_task};
 use crate::helpers::{TestApp, agenthq, api, eventually, spawn_app, spawn_app_in, tenant_with};
 
 fn provider(fake: &FakeLlm, api: Api) -> Value {
@@ -137,18 +137,10 @@ async fn a_manager_whose_subtask_finished_before_its_turn_ended_runs_again_for_t
     org(&app, &admin, &[("lead", None), ("ic", Some("lead"))]).await;
     default_provider(&app, &admin, provider(&fake, Api::Anthropic)).await;
 
-    let task = post(
+    let done = run_task(
         &app,
         &admin,
-        "/api/tasks",
         json!({ "prompt": "Ship it", "assignee": "lead" }),
-    )
-    .await;
-    let done = wait_for_task(
-        &app,
-        &admin,
-        task["id"].as_str().unwrap(),
-        &["completed", "failed"],
     )
     .await;
 
@@ -174,18 +166,10 @@ async fn a_three_level_tree_completes_over_anthropic_and_the_root_carries_the_re
     let app = spawn_app().await;
     let admin = tree_app(&app, &fake, Api::Anthropic).await;
 
-    let task = post(
+    let done = run_task(
         &app,
         &admin,
-        "/api/tasks",
         json!({ "prompt": "Ship it", "assignee": "ceo" }),
-    )
-    .await;
-    let done = wait_for_task(
-        &app,
-        &admin,
-        task["id"].as_str().unwrap(),
-        &["completed", "failed"],
     )
     .await;
 
@@ -354,18 +338,10 @@ async fn an_exhausted_budget_stops_the_run_after_one_call_and_pauses_the_agent()
     p["prices"] = json!({ "house-model": { "input_per_mtok": 1.0, "output_per_mtok": 1.0 } });
     default_provider(&app, &admin, p).await;
 
-    let task = post(
+    let done = run_task(
         &app,
         &admin,
-        "/api/tasks",
         json!({ "prompt": "Spend", "assignee": "spender" }),
-    )
-    .await;
-    let done = wait_for_task(
-        &app,
-        &admin,
-        task["id"].as_str().unwrap(),
-        &["failed", "completed"],
     )
     .await;
 
@@ -453,20 +429,7 @@ async fn a_429_with_retry_after_is_waited_out_then_the_run_succeeds() {
     org(&app, &admin, &[("solo", None)]).await;
     default_provider(&app, &admin, provider(&fake, Api::Anthropic)).await;
 
-    let task = post(
-        &app,
-        &admin,
-        "/api/tasks",
-        json!({ "prompt": "Try", "assignee": "solo" }),
-    )
-    .await;
-    let done = wait_for_task(
-        &app,
-        &admin,
-        task["id"].as_str().unwrap(),
-        &["completed", "failed"],
-    )
-    .await;
+    let done = run_task(&app, &admin, json!({ "prompt": "Try", "assignee": "solo" })).await;
 
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["result"], "after the wait");
@@ -493,15 +456,8 @@ async fn malformed_tool_arguments_are_reported_to_the_model_which_corrects_them(
     org(&app, &admin, &[("solo", None)]).await;
     default_provider(&app, &admin, provider(&fake, Api::OpenAi)).await;
 
-    let task = post(
-        &app,
-        &admin,
-        "/api/tasks",
-        json!({ "prompt": "Try", "assignee": "solo" }),
-    )
-    .await;
-    let id = task["id"].as_str().unwrap();
-    let done = wait_for_task(&app, &admin, id, &["completed", "failed"]).await;
+    let done = run_task(&app, &admin, json!({ "prompt": "Try", "assignee": "solo" })).await;
+    let id = done["id"].as_str().unwrap();
 
     assert_eq!(done["result"], "fixed", "{done}");
     let second = &fake.requests()[1];
@@ -545,20 +501,7 @@ async fn a_denied_tool_is_not_offered_and_a_call_of_it_is_refused_without_failin
     assert!(status.is_success(), "{body}");
     default_provider(&app, &admin, provider(&fake, Api::Anthropic)).await;
 
-    let task = post(
-        &app,
-        &admin,
-        "/api/tasks",
-        json!({ "prompt": "Try", "assignee": "solo" }),
-    )
-    .await;
-    let done = wait_for_task(
-        &app,
-        &admin,
-        task["id"].as_str().unwrap(),
-        &["completed", "failed"],
-    )
-    .await;
+    let done = run_task(&app, &admin, json!({ "prompt": "Try", "assignee": "solo" })).await;
 
     assert_eq!(done["status"], "completed");
     let requests = fake.requests();
@@ -599,18 +542,10 @@ async fn keys_rotate_keeps_providers_usable_and_the_key_is_in_no_file() {
     );
 
     let app = spawn_app_in(dir.clone(), |_| {}).await;
-    let task = post(
+    let done = run_task(
         &app,
         &admin,
-        "/api/tasks",
         json!({ "prompt": "Work", "assignee": "solo" }),
-    )
-    .await;
-    let done = wait_for_task(
-        &app,
-        &admin,
-        task["id"].as_str().unwrap(),
-        &["completed", "failed"],
     )
     .await;
     assert_eq!(done["status"], "completed", "{done}");
