@@ -9,6 +9,7 @@ mod chat;
 pub mod client_ip;
 mod error;
 pub mod extract;
+mod write_queue;
 mod hook_events;
 mod jobs;
 mod json;

@@ -1,5 +1,9 @@
-//! How handlers call services: on the blocking pool (services talk to SQLite), with the
+//! How handlers call services: off the HTTP workers (services talk to SQLite), with the
 //! service's error mapped to the JSON error format once, here.
+//!
+//! A request that changes something (its scope announced a write) runs on its tenant's write
+//! queue, which commits it together with the tenant's other changes of the moment
+//! ([`super::write_queue`]); any other runs on the blocking pool.
 
 use actix_web::web::{self, Bytes};
 use serde::Serialize;
@@ -7,19 +11,31 @@ use serde::Serialize;
 use super::ApiError;
 use crate::services::{Scope, ServiceError};
 
-/// Runs `f` with `scope` on the blocking pool.
+/// Runs `f` with `scope` off the HTTP workers.
 pub async fn run<T, F>(scope: Scope, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&Scope) -> Result<T, ServiceError> + Send + 'static,
     T: Send + 'static,
 {
-    web::block(move || f(&scope))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
+    dispatch(scope, move |s| f(s).map_err(ApiError::from)).await
 }
 
-/// Runs `f` with `scope` on the blocking pool and serialises its result there, as a JSON body.
+/// Runs `f` on the tenant's write queue if `scope` writes, else on the blocking pool.
+async fn dispatch<T, F>(scope: Scope, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Scope) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    if scope.write_intent.is_some() {
+        super::write_queue::run(scope, f).await
+    } else {
+        web::block(move || f(&scope))
+            .await
+            .map_err(ApiError::internal)?
+    }
+}
+
+/// Runs `f` with `scope` off the HTTP workers and serialises its result there, as a JSON body.
 ///
 /// For results made of many allocations (pages of tasks): they are freed by the thread that
 /// allocated them. Freed on an HTTP worker instead, each allocation went back to its owner
@@ -44,10 +60,9 @@ where
     F: FnOnce(&Scope) -> Result<T, ServiceError> + Send + 'static,
     W: FnOnce(&T, &mut Vec<u8>) -> Result<(), ApiError> + Send + 'static,
 {
-    web::block(move || -> Result<Bytes, ApiError> {
-        let value = f(&scope)?;
+    dispatch(scope, move |s| {
+        let value = f(s)?;
         super::json::body_with(|out| write(&value, out))
     })
     .await
-    .map_err(ApiError::internal)?
 }

@@ -4,7 +4,11 @@
 //! and publish the domain event once the change is committed.
 //!
 //! Every function here is blocking (it talks to the tenant's database): the HTTP layer calls
-//! it through [`crate::api`]'s `run`, on the blocking pool.
+//! it through [`crate::api`]'s `run`, on the blocking pool or on the tenant's write queue.
+//!
+//! What a change does beyond its transaction (publishing its event, handing tasks to the
+//! runtime) goes through [`Scope::after_commit`]: at once, or, inside [`defer_effects`]
+//! (where the write queue runs requests whose commits it does later), once the commit is done.
 
 pub mod agents;
 pub mod board;
@@ -17,6 +21,7 @@ pub mod settings;
 pub mod tasks;
 pub mod usage;
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -54,6 +59,43 @@ impl ServiceError {
             message: message.into(),
             details: Value::Null,
         }
+    }
+}
+
+/// Something to do once a change is committed.
+type Effect = Box<dyn FnOnce()>;
+
+thread_local! {
+    /// While this thread runs [`defer_effects`]'s closure: the effects it deferred.
+    static EFFECTS: RefCell<Option<Vec<Effect>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the effects of its changes ([`Scope::after_commit`]) held back: the caller
+/// runs them with [`Effects::run`] once the changes are committed, or drops them if the
+/// commit failed.
+pub fn defer_effects<T>(f: impl FnOnce() -> T) -> (T, Effects) {
+    /// Restores the enclosing frame, also when `f` unwinds.
+    struct Frame(Option<Vec<Effect>>);
+    impl Drop for Frame {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            EFFECTS.with(|e| *e.borrow_mut() = outer);
+        }
+    }
+    let frame = Frame(EFFECTS.with(|e| e.borrow_mut().replace(Vec::new())));
+    let value = f();
+    let effects = EFFECTS.with(|e| e.borrow_mut().take()).unwrap_or_default();
+    drop(frame);
+    (value, Effects(effects))
+}
+
+/// The effects [`defer_effects`] held back, in the order they were made.
+#[must_use = "effects are lost unless run"]
+pub struct Effects(Vec<Effect>);
+
+impl Effects {
+    pub fn run(self) {
+        self.0.into_iter().for_each(|effect| effect());
     }
 }
 
@@ -114,14 +156,34 @@ impl Scope {
             .cloned()
             .collect();
         if !runnable.is_empty() {
-            self.runs.wake(self.tenant, &runnable);
+            self.hand_over_owned(runnable);
+        }
+    }
+
+    /// Runs `effect` once the changes made so far are committed: now, or at the end of the
+    /// enclosing [`defer_effects`].
+    pub fn after_commit(&self, effect: impl FnOnce() + 'static) {
+        let effect = EFFECTS.with(|e| match e.borrow_mut().as_mut() {
+            Some(deferred) => {
+                deferred.push(Box::new(effect));
+                None
+            }
+            None => Some(effect),
+        });
+        if let Some(effect) = effect {
+            effect();
         }
     }
 
     /// Hands tasks to the runtime that are known to be runnable (their assignee was checked
     /// in the transaction that wrote them).
     pub fn hand_over(&self, tasks: &[crate::domain::task::Task]) {
-        self.runs.wake(self.tenant, tasks);
+        self.hand_over_owned(tasks.to_vec());
+    }
+
+    fn hand_over_owned(&self, tasks: Vec<crate::domain::task::Task>) {
+        let (runs, tenant) = (self.runs.clone(), self.tenant);
+        self.after_commit(move || runs.wake(tenant, &tasks));
     }
 
     /// Hands every runnable task of the tenant (or of one agent) to the runtime: after a
@@ -134,14 +196,15 @@ impl Scope {
             .filter(|t| agent_id.is_none() || t.assignee_id.as_deref() == agent_id)
             .collect();
         if !tasks.is_empty() {
-            self.runs.wake(self.tenant, &tasks);
+            self.hand_over_owned(tasks);
         }
         Ok(())
     }
 
     /// Publishes a domain event of this tenant (call it after the change is committed).
     pub fn publish(&self, kind: &'static str, data: Value) {
-        self.events.publish(self.tenant, &self.slug, kind, data);
+        let (events, tenant, slug) = (self.events.clone(), self.tenant, self.slug.clone());
+        self.after_commit(move || events.publish(tenant, &slug, kind, data));
     }
 
     /// Publishes `kind` with `value` serialised as its data (not serialised at all when no

@@ -29,6 +29,7 @@ pub use mcp_servers::McpServerRepo;
 pub use providers::ProviderRepo;
 pub use runs::RunRepo;
 pub use settings::SettingsRepo;
+pub use sqlite::{Deferred, defer_commits};
 pub use tasks::TaskRepo;
 
 use chrono::{DateTime, Utc};

@@ -27,7 +27,7 @@ pub use checkpoint::{CheckpointTotals, checkpoint_totals};
 pub use connection::{SqliteManager, SqlitePool, write_tx};
 pub use registry::SqliteRegistry;
 pub use tenants::SqliteTenantDatabases;
-pub use writer::{WriteTotals, write_totals};
+pub use writer::{Deferred, WriteTotals, defer_commits, write_totals};
 
 use super::{Storage, StoreError};
 use crate::config::StorageSettings;

@@ -4,6 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::num::NonZeroUsize;
+use std::ops::Deref;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,7 @@ use super::audit::{self, AuditTable};
 use super::connection::{SqliteManager, SqlitePool, create_file, write_tx};
 use super::registry::format_time;
 use super::settings::read_workspace;
-use super::writer::Writer;
+use super::writer::{Writer, WriterConn};
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::config::StorageSettings;
 use crate::data_dir::DataDir;
@@ -443,6 +444,23 @@ impl TenantDatabases for SqliteTenantDatabases {
     }
 }
 
+/// A connection a read runs on ([`SqliteTenantStore::read`]).
+pub(super) enum ReadConn<'a> {
+    Pool(r2d2::PooledConnection<SqliteManager>),
+    Writer(WriterConn<'a>),
+}
+
+impl Deref for ReadConn<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            ReadConn::Pool(conn) => conn,
+            ReadConn::Writer(conn) => conn,
+        }
+    }
+}
+
 /// One open tenant database. The repository impls of each domain area live in sibling
 /// modules (`agents.rs`, `tasks.rs`, …) and reach the database through [`Self::read`] and
 /// [`Self::write_audited`].
@@ -463,9 +481,13 @@ pub struct SqliteTenantStore {
 }
 
 impl SqliteTenantStore {
-    /// A connection for reads.
-    pub(super) fn read(&self) -> Result<r2d2::PooledConnection<SqliteManager>, StoreError> {
-        Ok(self.pool.get()?)
+    /// A connection for reads: one of the pool's, or inside [`super::writer::defer_commits`] the writer's
+    /// (which sees the writes deferred there).
+    pub(super) fn read(&self) -> Result<ReadConn<'_>, StoreError> {
+        match self.writer.deferred_reader() {
+            Some(writer) => Ok(ReadConn::Writer(writer?)),
+            None => Ok(ReadConn::Pool(self.pool.get()?)),
+        }
     }
 
     /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`) and appends `audit` to the
@@ -519,6 +541,6 @@ impl TenantStore for SqliteTenantStore {
     }
 
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        audit::page(&*self.pool.get()?, AuditTable::Tenant, filter)
+        audit::page(&*self.read()?, AuditTable::Tenant, filter)
     }
 }
