@@ -9,7 +9,6 @@ mod chat;
 pub mod client_ip;
 mod error;
 pub mod extract;
-mod write_queue;
 mod hook_events;
 mod jobs;
 mod json;
@@ -29,6 +28,7 @@ mod tasks;
 mod tenant;
 mod tokens;
 mod usage;
+mod write_queue;
 mod ws;
 
 pub use client_ip::client_ip;

@@ -7,7 +7,7 @@
 //! it through [`crate::api`]'s `run`, on the blocking pool or on the tenant's write queue.
 //!
 //! What a change does beyond its transaction (publishing its event, handing tasks to the
-//! runtime) goes through [`Scope::after_commit`]: at once, or, inside [`defer_effects`]
+//! runtime) goes through [`after_commit`]: at once, or, inside [`defer_effects`]
 //! (where the write queue runs requests whose commits it does later), once the commit is done.
 
 pub mod agents;
@@ -70,7 +70,7 @@ thread_local! {
     static EFFECTS: RefCell<Option<Vec<Effect>>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with the effects of its changes ([`Scope::after_commit`]) held back: the caller
+/// Runs `f` with the effects of its changes ([`after_commit`]) held back: the caller
 /// runs them with [`Effects::run`] once the changes are committed, or drops them if the
 /// commit failed.
 pub fn defer_effects<T>(f: impl FnOnce() -> T) -> (T, Effects) {
@@ -87,6 +87,21 @@ pub fn defer_effects<T>(f: impl FnOnce() -> T) -> (T, Effects) {
     let effects = EFFECTS.with(|e| e.borrow_mut().take()).unwrap_or_default();
     drop(frame);
     (value, Effects(effects))
+}
+
+/// Runs `effect` once the changes made so far are committed: now, or when the caller of the
+/// enclosing [`defer_effects`] has committed them.
+pub fn after_commit(effect: impl FnOnce() + 'static) {
+    let effect = EFFECTS.with(|e| match e.borrow_mut().as_mut() {
+        Some(deferred) => {
+            deferred.push(Box::new(effect));
+            None
+        }
+        None => Some(effect),
+    });
+    if let Some(effect) = effect {
+        effect();
+    }
 }
 
 /// The effects [`defer_effects`] held back, in the order they were made.
@@ -160,21 +175,6 @@ impl Scope {
         }
     }
 
-    /// Runs `effect` once the changes made so far are committed: now, or at the end of the
-    /// enclosing [`defer_effects`].
-    pub fn after_commit(&self, effect: impl FnOnce() + 'static) {
-        let effect = EFFECTS.with(|e| match e.borrow_mut().as_mut() {
-            Some(deferred) => {
-                deferred.push(Box::new(effect));
-                None
-            }
-            None => Some(effect),
-        });
-        if let Some(effect) = effect {
-            effect();
-        }
-    }
-
     /// Hands tasks to the runtime that are known to be runnable (their assignee was checked
     /// in the transaction that wrote them).
     pub fn hand_over(&self, tasks: &[crate::domain::task::Task]) {
@@ -183,7 +183,7 @@ impl Scope {
 
     fn hand_over_owned(&self, tasks: Vec<crate::domain::task::Task>) {
         let (runs, tenant) = (self.runs.clone(), self.tenant);
-        self.after_commit(move || runs.wake(tenant, &tasks));
+        after_commit(move || runs.wake(tenant, &tasks));
     }
 
     /// Hands every runnable task of the tenant (or of one agent) to the runtime: after a
@@ -201,10 +201,10 @@ impl Scope {
         Ok(())
     }
 
-    /// Publishes a domain event of this tenant (call it after the change is committed).
+    /// Publishes a domain event of this tenant once the change is committed.
     pub fn publish(&self, kind: &'static str, data: Value) {
         let (events, tenant, slug) = (self.events.clone(), self.tenant, self.slug.clone());
-        self.after_commit(move || events.publish(tenant, &slug, kind, data));
+        after_commit(move || events.publish(tenant, &slug, kind, data));
     }
 
     /// Publishes `kind` with `value` serialised as its data (not serialised at all when no

@@ -84,9 +84,7 @@ pub fn defer_commits<T>(f: impl FnOnce() -> T) -> (T, Deferred) {
     }
     let frame = Frame(DEFERRED.with(|d| d.borrow_mut().replace(Vec::new())));
     let value = f();
-    let writes = DEFERRED
-        .with(|d| d.borrow_mut().take())
-        .unwrap_or_default();
+    let writes = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
     drop(frame);
     (value, Deferred(writes))
 }
@@ -812,5 +810,125 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
+    }
+
+    #[test]
+    fn deferred_writes_stay_uncommitted_until_committed_then_commit_together() {
+        let (_dir, writer, manager) = writer();
+        let (written, deferred) = defer_commits(|| {
+            writer.write(|c| insert(c, 1))?;
+            writer.write(|c| insert(c, 2))
+        });
+        written.unwrap();
+        assert_eq!(count(&manager), 0, "a deferred write committed on its own");
+        deferred.commit().unwrap();
+        assert_eq!(values(&manager), vec![1, 2]);
+        // Outside a frame, writes commit as they return again.
+        writer.write(|c| insert(c, 3)).unwrap();
+        assert_eq!(count(&manager), 3);
+    }
+
+    #[test]
+    fn a_read_inside_a_deferred_frame_sees_the_frames_writes() {
+        let (_dir, writer, _manager) = writer();
+        assert!(
+            writer.deferred_reader().is_none(),
+            "outside a frame reads use the pool"
+        );
+        let (seen, deferred) = defer_commits(|| {
+            writer.write(|c| insert(c, 1)).unwrap();
+            let inside_a_write = writer
+                .write(|_| Ok(writer.deferred_reader().is_none()))
+                .unwrap();
+            let reader = writer.deferred_reader().unwrap().unwrap();
+            let seen: i64 = reader
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            (inside_a_write, seen)
+        });
+        deferred.commit().unwrap();
+        assert_eq!(seen, (true, 1));
+    }
+
+    #[test]
+    fn a_failed_deferred_write_is_undone_alone() {
+        let (_dir, writer, manager) = writer();
+        let (duplicate, deferred) = defer_commits(|| {
+            writer.write(|c| insert(c, 1)).unwrap();
+            let duplicate = writer.write(|c| insert(c, 1));
+            writer.write(|c| insert(c, 2)).unwrap();
+            duplicate
+        });
+        assert!(
+            matches!(duplicate, Err(StoreError::Conflict(_))),
+            "{duplicate:?}"
+        );
+        deferred.commit().unwrap();
+        assert_eq!(values(&manager), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_failed_commit_fails_every_frame_it_held_and_the_writer_goes_on() {
+        let (_dir, writer, manager) = writer();
+        writer
+            .write(|c| {
+                c.execute_batch(
+                    "CREATE TABLE parent (id INTEGER PRIMARY KEY); \
+                     CREATE TABLE child (p INTEGER REFERENCES parent (id) \
+                         DEFERRABLE INITIALLY DEFERRED)",
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let ((), first) = defer_commits(|| writer.write(|c| insert(c, 1)).unwrap());
+        // Checked only at COMMIT: the transaction holding both frames cannot commit.
+        let ((), second) = defer_commits(|| {
+            writer
+                .write(|c| {
+                    c.execute("INSERT INTO child (p) VALUES (42)", [])?;
+                    Ok(())
+                })
+                .unwrap();
+        });
+        assert!(first.commit().is_err());
+        assert!(second.commit().is_err());
+        assert_eq!(count(&manager), 0);
+        writer.write(|c| insert(c, 2)).unwrap();
+        assert_eq!(values(&manager), vec![2]);
+    }
+
+    #[test]
+    fn a_deferred_write_committed_by_a_later_writer_reports_that_commit() {
+        let (_dir, writer, manager) = writer();
+        let ((), deferred) = defer_commits(|| writer.write(|c| insert(c, 1)).unwrap());
+        // Another thread's write joins the open transaction and, with no one else announced,
+        // commits it.
+        let other = writer.clone();
+        thread::spawn(move || other.write(|c| insert(c, 2)).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(values(&manager), vec![1, 2]);
+        deferred.commit().unwrap();
+    }
+
+    #[test]
+    fn frames_nest_and_each_commits_its_own_writes() {
+        let (_dir, writer, manager) = writer();
+        let (inner, outer) = defer_commits(|| {
+            writer.write(|c| insert(c, 1)).unwrap();
+            let ((), inner) = defer_commits(|| writer.write(|c| insert(c, 2)).unwrap());
+            // Back in the outer frame: still deferred.
+            writer.write(|c| insert(c, 3)).unwrap();
+            inner
+        });
+        assert_eq!(count(&manager), 0);
+        inner.commit().unwrap();
+        assert_eq!(
+            values(&manager),
+            vec![1, 2, 3],
+            "one transaction held all three"
+        );
+        outer.commit().unwrap();
+        assert!(!deferring(), "the frame did not end");
     }
 }
