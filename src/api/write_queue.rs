@@ -209,3 +209,194 @@ impl Queues {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::{Actor, Origin};
+    use crate::config::{Overrides, Settings};
+    use crate::domain::task::{Task, TaskStatus};
+    use crate::domain::{Plan, TenantSlug};
+    use crate::realtime::EventBus;
+    use crate::services::{NoRuntime, tasks};
+    use crate::store::Storage;
+    use crate::tenancy::{NewTenant, TenantLifecycle};
+
+    /// A scope of a new tenant, as a request that writes gets it.
+    fn tenant_scope(dir: &std::path::Path) -> Scope {
+        let settings = Settings::load(Overrides {
+            data_dir: Some(dir.to_owned()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        let storage = Storage::open(&settings).unwrap();
+        let tenant = TenantLifecycle::new(storage.clone())
+            .create(NewTenant {
+                slug: TenantSlug::parse("acme").unwrap(),
+                name: None,
+                plan: Plan::Free,
+            })
+            .unwrap();
+        let store = storage.tenants.open(tenant.id).unwrap();
+        Scope {
+            tenant: tenant.id,
+            slug: "acme".into(),
+            write_intent: Some(Arc::new(store.intend_write())),
+            store,
+            events: Arc::new(EventBus::default()),
+            actor: Actor::cli(),
+            origin: Origin::default(),
+            runs: Arc::new(NoRuntime),
+        }
+    }
+
+    fn queues(idle: Duration) -> &'static WriteQueues {
+        Box::leak(Box::new(WriteQueues::new(idle)))
+    }
+
+    type Answer<T> = oneshot::Receiver<Result<T, ApiError>>;
+
+    fn submit<T: Send + 'static>(
+        queues: &'static WriteQueues,
+        scope: &Scope,
+        f: impl FnOnce(&Scope) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Answer<T> {
+        let (job, answer) = job(scope.clone(), move |s| f(s).map_err(ApiError::from));
+        queues.submit(scope.tenant, job).unwrap();
+        answer
+    }
+
+    /// Keeps the tenant's queue thread busy until the returned sender is dropped: what is
+    /// submitted meanwhile runs in one batch after it.
+    fn occupy(queues: &'static WriteQueues, scope: &Scope) -> (mpsc::Sender<()>, Answer<()>) {
+        let (release, gate) = mpsc::channel::<()>();
+        let answer = submit(queues, scope, move |_| {
+            let _ = gate.recv();
+            Ok(())
+        });
+        (release, answer)
+    }
+
+    fn status(scope: &Scope, task: &Task) -> TaskStatus {
+        scope.store.task(&task.id).unwrap().status
+    }
+
+    #[tokio::test]
+    async fn requests_of_one_batch_see_each_others_writes_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let scope = tenant_scope(dir.path());
+        let new = |prompt: &str| serde_json::from_value(json!({ "prompt": prompt })).unwrap();
+        let task = tasks::create(&scope, new("first")).unwrap();
+        let queues = queues(IDLE);
+
+        let (release, occupied) = occupy(queues, &scope);
+        let id = task.id.clone();
+        let block = submit(queues, &scope, move |s| {
+            tasks::update(
+                s,
+                &id,
+                serde_json::from_value(json!({ "status": "blocked" })).unwrap(),
+            )
+        });
+        let id = task.id.clone();
+        // Legal only once the previous request's change is seen.
+        let unblock = submit(queues, &scope, move |s| {
+            tasks::update(
+                s,
+                &id,
+                serde_json::from_value(json!({ "status": "pending" })).unwrap(),
+            )
+        });
+        let unknown_assignee = submit(queues, &scope, |s| {
+            let bad = serde_json::from_value(json!({ "prompt": "x", "assignee": "nobody" }));
+            tasks::create(s, bad.unwrap())
+        });
+        let panics = submit(queues, &scope, |_| -> Result<(), ServiceError> {
+            panic!("a bug in a service")
+        });
+        let created = submit(queues, &scope, move |s| tasks::create(s, new("second")));
+        drop(release);
+
+        occupied.await.unwrap().unwrap();
+        assert_eq!(block.await.unwrap().unwrap().status, TaskStatus::Blocked);
+        assert_eq!(unblock.await.unwrap().unwrap().status, TaskStatus::Pending);
+        let refused = unknown_assignee.await.unwrap().unwrap_err();
+        assert_eq!(refused.code(), "VALIDATION_FAILED");
+        assert_eq!(panics.await.unwrap().unwrap_err().code(), "INTERNAL");
+        let second = created.await.unwrap().unwrap();
+
+        // Committed (read through the pool, outside any batch).
+        assert_eq!(status(&scope, &task), TaskStatus::Pending);
+        assert_eq!(status(&scope, &second), TaskStatus::Pending);
+        let events = scope
+            .store
+            .task_events(&task.id, &crate::domain::page::PageRequest::first(100))
+            .unwrap();
+        assert_eq!(events.items.len(), 3, "created, blocked, unblocked");
+    }
+
+    #[tokio::test]
+    async fn effects_wait_for_the_commit_and_precede_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let scope = tenant_scope(dir.path());
+        let queues = queues(IDLE);
+        let mut heard_inside = scope.events.subscribe(scope.tenant);
+        let mut heard_after = scope.events.subscribe(scope.tenant);
+
+        let created = submit(queues, &scope, move |s| {
+            let task = tasks::create(s, serde_json::from_value(json!({ "prompt": "p" })).unwrap())?;
+            let published_before_commit = heard_inside.try_recv().is_ok();
+            Ok((task, published_before_commit))
+        });
+        let (task, published_before_commit) = created.await.unwrap().unwrap();
+        assert!(
+            !published_before_commit,
+            "the event went out before the commit"
+        );
+        assert_eq!(
+            status(&scope, &task),
+            TaskStatus::Pending,
+            "committed when answered"
+        );
+        let frame = heard_after
+            .try_recv()
+            .expect("published by the time of the answer");
+        assert_eq!(frame.kind, "task.created");
+    }
+
+    #[tokio::test]
+    async fn an_idle_queue_thread_ends_and_a_later_request_starts_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let scope = tenant_scope(dir.path());
+        let queues = queues(Duration::from_millis(20));
+        let write = |prompt: &'static str| {
+            submit(queues, &scope, move |s| {
+                tasks::create(
+                    s,
+                    serde_json::from_value(json!({ "prompt": prompt })).unwrap(),
+                )
+            })
+        };
+
+        write("one").await.unwrap().unwrap();
+        let started = Instant::now();
+        while queues.lock().by_tenant.contains_key(&scope.tenant) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the thread never ended"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        write("two").await.unwrap().unwrap();
+        assert_eq!(
+            queues.lock().started,
+            2,
+            "a second thread served the later request"
+        );
+    }
+}

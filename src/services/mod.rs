@@ -221,3 +221,36 @@ impl Scope {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    #[test]
+    fn effects_run_at_once_outside_a_frame_and_after_the_caller_commits_inside_one() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let note = |what: &'static str| {
+            let log = log.clone();
+            move || log.borrow_mut().push(what)
+        };
+        after_commit(note("outside"));
+        let ((), effects) = defer_effects(|| {
+            after_commit(note("first"));
+            let ((), inner) = defer_effects(|| after_commit(note("inner")));
+            after_commit(note("second"));
+            inner.run();
+        });
+        assert_eq!(*log.borrow(), ["outside", "inner"]);
+        effects.run();
+        assert_eq!(*log.borrow(), ["outside", "inner", "first", "second"]);
+
+        let ((), dropped) = defer_effects(|| after_commit(note("lost")));
+        drop(dropped); // as when the commit failed
+        after_commit(note("after"));
+        assert_eq!(log.borrow().last(), Some(&"after"));
+        assert!(!log.borrow().contains(&"lost"));
+    }
+}
