@@ -58,9 +58,12 @@ const LINGER: Duration = Duration::from_millis(2);
 /// long for the others of its batch).
 const MAX_OPEN: Duration = Duration::from_millis(8);
 
+/// A write left uncommitted: its writer, and the transaction it joined.
+type DeferredWrite = (Arc<Writer>, Arc<Batch>);
+
 thread_local! {
     /// While this thread runs [`defer_commits`]'s closure: the transactions its writes joined.
-    static DEFERRED: RefCell<Option<Vec<(Arc<Writer>, Arc<Batch>)>>> = const { RefCell::new(None) };
+    static DEFERRED: RefCell<Option<Vec<DeferredWrite>>> = const { RefCell::new(None) };
     /// Whether this thread is inside [`Writer::write`]'s closure (which holds the writer).
     static WRITING: Cell<bool> = const { Cell::new(false) };
 }
@@ -75,7 +78,7 @@ thread_local! {
 /// it holds, whichever frame made it).
 pub fn defer_commits<T>(f: impl FnOnce() -> T) -> (T, Deferred) {
     /// Restores the enclosing frame, also when `f` unwinds.
-    struct Frame(Option<Vec<(Arc<Writer>, Arc<Batch>)>>);
+    struct Frame(Option<Vec<DeferredWrite>>);
     impl Drop for Frame {
         fn drop(&mut self) {
             let outer = self.0.take();
@@ -91,7 +94,7 @@ pub fn defer_commits<T>(f: impl FnOnce() -> T) -> (T, Deferred) {
 
 /// Writes made inside [`defer_commits`], not known to be committed yet.
 #[must_use = "the transactions stay open until they are committed"]
-pub struct Deferred(Vec<(Arc<Writer>, Arc<Batch>)>);
+pub struct Deferred(Vec<DeferredWrite>);
 
 impl Deferred {
     /// Commits the transactions that hold the writes (those still open; others may have
