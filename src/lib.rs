@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod data_dir;
+pub mod deferral;
 pub mod domain;
 pub mod failpoint;
 pub mod net;

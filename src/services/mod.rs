@@ -27,6 +27,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::audit::{Actor, AuditEntry, Origin, Target};
+use crate::deferral;
 use crate::domain::{Invalid, TenantId};
 use crate::realtime::EventBus;
 use crate::store::{StoreError, TenantStore, WriteIntent};
@@ -67,39 +68,21 @@ type Effect = Box<dyn FnOnce()>;
 
 thread_local! {
     /// While this thread runs [`defer_effects`]'s closure: the effects it deferred.
-    static EFFECTS: RefCell<Option<Vec<Effect>>> = const { RefCell::new(None) };
+    static EFFECTS: deferral::Slot<Effect> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with the effects of its changes ([`after_commit`]) held back: the caller
 /// runs them with [`Effects::run`] once the changes are committed, or drops them if the
 /// commit failed.
 pub fn defer_effects<T>(f: impl FnOnce() -> T) -> (T, Effects) {
-    /// Restores the enclosing frame, also when `f` unwinds.
-    struct Frame(Option<Vec<Effect>>);
-    impl Drop for Frame {
-        fn drop(&mut self) {
-            let outer = self.0.take();
-            EFFECTS.with(|e| *e.borrow_mut() = outer);
-        }
-    }
-    let frame = Frame(EFFECTS.with(|e| e.borrow_mut().replace(Vec::new())));
-    let value = f();
-    let effects = EFFECTS.with(|e| e.borrow_mut().take()).unwrap_or_default();
-    drop(frame);
+    let (value, effects) = deferral::collect(&EFFECTS, f);
     (value, Effects(effects))
 }
 
 /// Runs `effect` once the changes made so far are committed: now, or when the caller of the
 /// enclosing [`defer_effects`] has committed them.
 pub fn after_commit(effect: impl FnOnce() + 'static) {
-    let effect = EFFECTS.with(|e| match e.borrow_mut().as_mut() {
-        Some(deferred) => {
-            deferred.push(Box::new(effect));
-            None
-        }
-        None => Some(effect),
-    });
-    if let Some(effect) = effect {
+    if let Err(effect) = deferral::push(&EFFECTS, Box::new(effect) as Effect) {
         effect();
     }
 }

@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::connection::SqliteManager;
+use crate::deferral;
 use crate::store::StoreError;
 
 /// The most writes one commit carries, so a steady stream of writers still commits regularly
@@ -63,7 +64,7 @@ type DeferredWrite = (Arc<Writer>, Arc<Batch>);
 
 thread_local! {
     /// While this thread runs [`defer_commits`]'s closure: the transactions its writes joined.
-    static DEFERRED: RefCell<Option<Vec<DeferredWrite>>> = const { RefCell::new(None) };
+    static DEFERRED: deferral::Slot<DeferredWrite> = const { RefCell::new(None) };
     /// Whether this thread is inside [`Writer::write`]'s closure (which holds the writer).
     static WRITING: Cell<bool> = const { Cell::new(false) };
 }
@@ -72,23 +73,12 @@ thread_local! {
 /// open transaction (opening one if none is) and returns as soon as it ran, uncommitted.
 /// The caller commits them with [`Deferred::commit`], and must: until then the transaction
 /// stays open and holds later writers back. A write that fails is undone alone, as always;
-/// one that would make its transaction hold more than [`MAX_BATCH`] writes commits it first.
+/// one that brings its transaction to [`MAX_BATCH`] writes commits it then and there.
 ///
 /// Frames nest; each commits its own writes (committing a transaction commits every write
 /// it holds, whichever frame made it).
 pub fn defer_commits<T>(f: impl FnOnce() -> T) -> (T, Deferred) {
-    /// Restores the enclosing frame, also when `f` unwinds.
-    struct Frame(Option<Vec<DeferredWrite>>);
-    impl Drop for Frame {
-        fn drop(&mut self) {
-            let outer = self.0.take();
-            DEFERRED.with(|d| *d.borrow_mut() = outer);
-        }
-    }
-    let frame = Frame(DEFERRED.with(|d| d.borrow_mut().replace(Vec::new())));
-    let value = f();
-    let writes = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
-    drop(frame);
+    let (value, writes) = deferral::collect(&DEFERRED, f);
     (value, Deferred(writes))
 }
 
@@ -114,7 +104,7 @@ impl Deferred {
 }
 
 fn deferring() -> bool {
-    DEFERRED.with(|d| d.borrow().is_some())
+    deferral::is_open(&DEFERRED)
 }
 
 /// Writes and commits of every tenant writer of the process, for the metrics.
@@ -277,11 +267,8 @@ impl Writer {
             drop(state);
             return match outcome {
                 Ok(Ok(value)) => {
-                    DEFERRED.with(|d| {
-                        if let Some(writes) = d.borrow_mut().as_mut() {
-                            writes.push((self.clone(), batch));
-                        }
-                    });
+                    // The frame is open: `deferring` said so, and nothing closes it meanwhile.
+                    let _ = deferral::push(&DEFERRED, (self.clone(), batch));
                     Ok(value)
                 }
                 Ok(Err(e)) => Err(e),
