@@ -111,7 +111,8 @@ pub struct Scope {
     /// Hands tasks that became runnable to the agent runtime.
     pub runs: Arc<dyn RunWaker>,
     /// The write the request announced, if it changes anything: held as long as the scope
-    /// is (see [`crate::store::WriteIntent`]).
+    /// is (see [`crate::store::WriteIntent`]). The HTTP layer runs a request whose scope has
+    /// one on its tenant's write queue.
     pub write_intent: Option<Arc<WriteIntent>>,
 }
 
