@@ -20,6 +20,13 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Blocking threads per HTTP worker. Measured on 2 vCPUs (`benches/RESULTS.md`): with
+/// actix-web's 256 per worker, 1,000 connections reading the board ran hundreds of database
+/// reads at once, each stretched by the others, and its p99 reached ~1.1 s with timeouts;
+/// with 32 it was ~0.2 – 0.3 s, the list served ~15 % more, and 16 made the board's p99 at
+/// 64 connections worse.
+pub const DEFAULT_BLOCKING_THREADS: usize = 32;
+
 /// A value that must never be printed: `Debug` and `Display` redact it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -99,6 +106,10 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// Threads each HTTP worker may run blocking work on at once (reads of the tenant
+    /// databases, sign-in hashing); more wait their turn, first come first served. 0 means
+    /// actix-web's own bound (512 shared by the workers).
+    pub blocking_threads: usize,
     /// How the server's threads are scheduled (see `ops::sched`).
     pub cpu_scheduling: CpuScheduling,
     /// How long a graceful shutdown waits for in-flight requests.
@@ -118,6 +129,7 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             workers: 0,
+            blocking_threads: DEFAULT_BLOCKING_THREADS,
             cpu_scheduling: CpuScheduling::default(),
             shutdown_timeout_secs: 30,
             cors_allowed_origins: Vec::new(),
@@ -513,6 +525,7 @@ pub struct Overrides {
     pub max_body_bytes: Option<usize>,
     pub max_open_tenants: Option<usize>,
     pub workers: Option<usize>,
+    pub blocking_threads: Option<usize>,
     pub cpu_scheduling: Option<CpuScheduling>,
     pub cors_allowed_origins: Option<Vec<String>>,
     pub trusted_proxies: Option<Vec<String>>,
@@ -558,6 +571,9 @@ impl Settings {
         }
         if let Some(v) = o.workers {
             http.workers = v;
+        }
+        if let Some(v) = o.blocking_threads {
+            http.blocking_threads = v;
         }
         if let Some(v) = o.cpu_scheduling {
             http.cpu_scheduling = v;
@@ -867,6 +883,25 @@ mod tests {
         assert_eq!(s.http.max_body_bytes, 1024 * 1024);
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.http.cpu_scheduling, CpuScheduling::Batch);
+        assert_eq!(s.http.blocking_threads, 32);
+    }
+
+    #[test]
+    fn blocking_threads_come_from_the_file_or_the_environment() {
+        let f = config_file("[http]\nblocking_threads = 8\n");
+        let s = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(s.http.blocking_threads, 8);
+        let s = Settings::load(Overrides {
+            config: Some(f.path().to_owned()),
+            blocking_threads: Some(0),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(s.http.blocking_threads, 0, "the override wins");
     }
 
     #[test]

@@ -247,6 +247,9 @@ impl Application {
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
+        if settings.http.blocking_threads > 0 {
+            server = server.worker_max_blocking_threads(settings.http.blocking_threads);
+        }
         let server = server.listen(listener)?.run();
         Ok(Self {
             port,

@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "AGENTHQ_WORKERS", value_name = "N")]
     workers: Option<usize>,
+    /// Blocking threads per HTTP worker (default 32; 0: actix-web's bound).
+    #[arg(long, env = "AGENTHQ_BLOCKING_THREADS", value_name = "N")]
+    blocking_threads: Option<usize>,
     /// How the server's threads are scheduled: `batch` (default) or `normal`.
     #[arg(long, env = "AGENTHQ_CPU_SCHEDULING", value_enum)]
     cpu_scheduling: Option<crate::ops::sched::CpuScheduling>,
@@ -187,6 +190,7 @@ fn load_settings(g: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Se
         o.max_body_bytes = s.max_body_bytes;
         o.max_open_tenants = s.max_open_tenants;
         o.workers = s.workers;
+        o.blocking_threads = s.blocking_threads;
         o.cpu_scheduling = s.cpu_scheduling;
         o.cors_allowed_origins = s.cors_origins.clone();
         o.trusted_proxies = s.trusted_proxies.clone();
