@@ -22,9 +22,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Blocking threads per HTTP worker. Measured on 2 vCPUs (`benches/RESULTS.md`): with
 /// actix-web's 256 per worker, 1,000 connections reading the board ran hundreds of database
-/// reads at once, each stretched by the others, and its p99 reached ~1.1 s with timeouts;
-/// with 32 it was ~0.2 – 0.3 s, the list served ~15 % more, and 16 made the board's p99 at
-/// 64 connections worse.
+/// reads at once, each stretched by all the others: p99 ~1.2 s, with client timeouts. With 32
+/// the reads beyond them wait in line instead: p99 ~0.25 s and no timeouts (the median rose
+/// from ~0.1 to ~0.14 s), and 64 connections saw no difference. 16 made the board's p99 at 64
+/// connections worse.
 pub const DEFAULT_BLOCKING_THREADS: usize = 32;
 
 /// A value that must never be printed: `Debug` and `Display` redact it.
