@@ -2,16 +2,18 @@
 //! of that tenant's, which commits them together.
 //!
 //! On the blocking pool, every changing request took a pool thread, queued on the tenant's
-//! writer and then slept until a commit carried its write: about five context switches per
-//! request, a quarter of the server's CPU under load. Here the queue's thread takes every
+//! writer and then slept until a commit carried its write: 3.2 context switches per task
+//! creation under load (0.57 here), and on this kind of virtual machine a switch costs
+//! microseconds (`benches/RESULTS.md`). Here the queue's thread takes every
 //! request that is waiting, runs each inside [`defer_commits`] and [`defer_effects`] (its
 //! writes join one open transaction, its events and runtime hand-offs are held back), commits
 //! once, then runs the effects and answers each request in arrival order. A lone request
 //! commits at once; a burst shares one commit without anyone lingering for it.
 //!
 //! A request is answered only after the commit that holds its writes succeeded; if that commit
-//! fails, every request it held gets the error and none of their effects happen. A request that
-//! fails (or panics) alone is undone alone: its writes are rolled back to their savepoint.
+//! fails, every request it held gets the error and none of their effects happen. A write that
+//! fails (or panics) is undone alone, rolled back to its savepoint; the rest of the batch
+//! stands. A request that panics is answered with an internal error.
 //!
 //! Threads start with a tenant's first change and end after [`IDLE`] without one, so idle
 //! tenants cost nothing. Only requests that stay in the process go here: a service call that
