@@ -481,8 +481,8 @@ pub struct SqliteTenantStore {
 }
 
 impl SqliteTenantStore {
-    /// A connection for reads: one of the pool's, or inside [`super::writer::defer_commits`] the writer's
-    /// (which sees the writes deferred there).
+    /// A connection for reads: one of the pool's, or, inside
+    /// [`super::writer::defer_commits`], the writer's (which sees the writes deferred there).
     pub(super) fn read(&self) -> Result<ReadConn<'_>, StoreError> {
         match self.writer.deferred_reader() {
             Some(writer) => Ok(ReadConn::Writer(writer?)),
