@@ -1,7 +1,7 @@
 //! The CPU scheduling policy of the server's threads (`http.cpu_scheduling`).
 //!
-//! A request crosses threads: an HTTP worker hands it to a blocking thread (SQLite), a write
-//! may wait for the commit that holds it, and the answer goes back to the worker. Under the
+//! A request crosses threads: an HTTP worker hands it to a blocking thread or to its tenant's
+//! write queue (SQLite), and the answer goes back to the worker. Under the
 //! default policy (`SCHED_OTHER`) Linux lets each woken thread preempt the one running on its
 //! CPU, so a hand-off often costs a context switch right away, which the thread handing off
 //! pays before it can go on with its own queue (on a virtual machine a switch costs
